@@ -26,6 +26,6 @@ void clock_rfc3339(int64_t unix_s, char out[CLOCK_RFC3339_LEN])
         snprintf(out, CLOCK_RFC3339_LEN, "1970-01-01T00:00:00Z");
         return;
     }
-    snprintf(out, CLOCK_RFC3339_LEN, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    if (strftime(out, CLOCK_RFC3339_LEN, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(out, CLOCK_RFC3339_LEN, "1970-01-01T00:00:00Z");
 }
