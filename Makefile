@@ -27,8 +27,9 @@ OPT      := -O1 -g -fsanitize=thread
 endif
 CFLAGS   ?=
 CFLAGS   += $(CSTD) $(OPT) $(WARN) -I. -pthread -MMD -MP
-LDFLAGS  += $(if $(filter asan,$(SAN)),-fsanitize=address,undefined) \
-            $(if $(filter tsan,$(SAN)),-fsanitize=thread) -pthread
+SANLD_asan := -fsanitize=address,undefined
+SANLD_tsan := -fsanitize=thread
+LDFLAGS  += $(SANLD_$(SAN)) -pthread
 LIBS     := -lmicrohttpd -lgnutls -lcurl -ljansson -lssl -lcrypto -lyaml -lz -lm
 
 # LIB_SRC may be narrowed on the command line to build one module's tests alone, e.g.

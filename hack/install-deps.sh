@@ -6,7 +6,7 @@
 set -euo pipefail
 
 PKGS=(
-  build-essential gcc clang make pkg-config
+  build-essential gcc clang clang-format make pkg-config
   libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libssl-dev libyaml-dev
   libgnutls28-dev zlib1g-dev libcriterion-dev
   openssl curl ca-certificates python3 valgrind wrk procps iproute2

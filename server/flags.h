@@ -39,13 +39,16 @@ struct flags {
     /* authentication and authorization delegation */
     char *client_ca_file;                       /* --client-ca-file */
     char *requestheader_client_ca_file;         /* --requestheader-client-ca-file */
-    struct flag_list requestheader_allowed_names; /* --requestheader-allowed-names */
-    struct flag_list requestheader_username_headers; /* default x-remote-user */
-    struct flag_list requestheader_group_headers;    /* default x-remote-group */
-    struct flag_list requestheader_extra_headers_prefix; /* default x-remote-extra- */
-    struct flag_list requestheader_uid_headers;      /* default none */
+    /* The requestheader lists are empty when not given on the command line: auth then takes
+     * them from the extension-apiserver-authentication ConfigMap, and falls back to Go's
+     * defaults (x-remote-user, x-remote-group, x-remote-extra-, no uid header). */
+    struct flag_list requestheader_allowed_names;        /* --requestheader-allowed-names */
+    struct flag_list requestheader_username_headers;     /* --requestheader-username-headers */
+    struct flag_list requestheader_group_headers;        /* --requestheader-group-headers */
+    struct flag_list requestheader_extra_headers_prefix; /* --requestheader-extra-headers-prefix */
+    struct flag_list requestheader_uid_headers;          /* --requestheader-uid-headers */
     char *kubeconfig;                           /* --kubeconfig; NULL = in-cluster */
-    struct flag_list authorization_always_allow_paths; /* default /healthz,/readyz,/livez */
+    struct flag_list authorization_always_allow_paths; /* default /healthz,/readyz,/livez (set) */
     bool insecure_disable_auth;                 /* --insecure-disable-auth */
 
     /* trace sources */
