@@ -9,8 +9,10 @@ PKGS=(
   build-essential gcc clang clang-format make pkg-config
   libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev libssl-dev libyaml-dev
   libgnutls28-dev zlib1g-dev libcriterion-dev
-  openssl curl ca-certificates python3 valgrind wrk procps iproute2
+  openssl curl ca-certificates python3 python3-yaml valgrind wrk procps iproute2
 )
+# kubectl renders manifests/ in tests/integration/test_manifests.py: Debian's only if none is here.
+command -v kubectl >/dev/null 2>&1 || PKGS+=(kubernetes-client)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -1,13 +1,24 @@
 /* rules.h — the rules file: defaults, label mapping and externalRules, loaded with libyaml.
  *
- * main (startup) and the reloader in server/ call rules_load_file; the result is published in
- * the config snapshot and read by apis/ discovery (rule names), rules/cache (evaluation) and
- * server/ (receiver attribute set). A file with any error is rejected as a whole with
- * "file:line:column: reason". struct rules is immutable after loading and reference counted
- * (rules_ref/rules_unref), so any thread may read it while it holds a reference. */
+ * main (startup) and the reloader in server/ call rules_load_file (rules_load_default without
+ * --config); the result is published in the config snapshot and read by apis/ discovery (rule
+ * names), rules/cache (evaluation) and server/ (receiver attribute set). A file with any error
+ * is rejected as a whole with "file:line:column: reason" (the column points inside a filter
+ * written on one line without escapes). Decisions beyond DESIGN.md:
+ * - metric names: [A-Za-z][A-Za-z0-9_.:-]*, at most RULES_NAME_MAX, not status or finalize;
+ * - window in (0, 24h]; refresh in [1s, window]; maxAge in [refresh, 24h]; threshold in
+ *   [0, 24h]; minSamples in [0, 10^9]; ioSample in [1, RULES_IO_SAMPLE_MAX], exact mode only;
+ * - a rule's `labels` merge over the top-level ones; `key: null` in a rule removes one;
+ * - numbers (quantile, minSamples, ioSample) must be plain YAML scalars, not quoted;
+ * - anchors, aliases, tags and several documents are refused; the YAML nests at most 16 deep;
+ * - labels may map to name, kind or status (selector values then become kind or status words)
+ *   but not duration; namespaceAttribute must be an attribute, "" turns it off.
+ * struct rules is immutable after loading and reference counted (rules_ref/rules_unref, C11
+ * atomics), so any thread may read it while it holds a reference. */
 #ifndef TA_RULES_RULES_H
 #define TA_RULES_RULES_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,10 +30,10 @@
 #include "rules/traceql.h"
 
 #define RULES_FILE_MAX_BYTES (1u << 20) /* 1 MiB: a ConfigMap is at most 1 MiB anyway */
-#define RULES_MAX_RULES      512
-#define RULES_MAX_LABELS     64
-#define RULES_NAME_MAX       253 /* metric names are path segments; keep them DNS-sized */
-#define RULES_IO_SAMPLE_MAX  1000
+#define RULES_MAX_RULES      512  /* externalRules entries; each costs a cache entry per key */
+#define RULES_MAX_LABELS     64   /* labels of one mapping, after merging a rule's overrides */
+#define RULES_NAME_MAX       253  /* metric names are path segments; keep them DNS-sized */
+#define RULES_IO_SAMPLE_MAX  1000 /* traces fetched per exact io_share evaluation */
 
 enum metric_kind {
     METRIC_QUANTILE,
@@ -54,22 +65,22 @@ struct rule {
     char *name; /* metric name: the path segment and APIResourceList entry */
     char *help; /* may be "" */
     enum metric_kind metric;
-    double quantile;       /* METRIC_QUANTILE: in (0, 1] */
-    int64_t threshold_ns;  /* METRIC_SLOW_RATIO: duration > threshold is slow */
+    double quantile;      /* METRIC_QUANTILE: in (0, 1] */
+    int64_t threshold_ns; /* METRIC_SLOW_RATIO: duration > threshold is slow */
     enum rule_io_mode io_mode;
-    uint32_t io_sample;    /* METRIC_IO_SHARE exact: traces per evaluation (default 100) */
-    int64_t window_ns;     /* spans starting in [end - window, end) are evaluated */
-    int64_t refresh_ns;    /* background re-evaluation period */
-    int64_t max_age_ns;    /* a value older than this is an error */
-    uint64_t min_samples;  /* fewer matching spans (parents for io_share) is an error */
+    uint32_t io_sample;   /* METRIC_IO_SHARE exact: traces per evaluation (default 100) */
+    int64_t window_ns;    /* spans starting in [end - window, end) are evaluated */
+    int64_t refresh_ns;   /* background re-evaluation period */
+    int64_t max_age_ns;   /* a value older than this is an error */
+    uint64_t min_samples; /* fewer matching spans (parents for io_share) is an error */
     enum rule_on_empty on_empty;
-    struct traceql_node *spans;         /* the `spans` filter */
-    struct traceql_node *io;            /* METRIC_IO_SHARE: the `io` filter; else NULL */
+    struct traceql_node *spans;          /* the `spans` filter */
+    struct traceql_node *io;             /* METRIC_IO_SHARE: the `io` filter; else NULL */
     struct traceql_node *namespace_attr; /* NULL when namespaceAttribute is "" */
-    char *spans_text;                   /* canonical rendering of spans, for logs */
-    struct rule_label *labels;          /* effective mapping (defaults merged with overrides) */
+    char *spans_text;                    /* canonical rendering of spans, for logs */
+    struct rule_label *labels;           /* effective mapping (defaults merged with overrides) */
     size_t nlabels;
-    int line;                           /* line of the rule in the file */
+    int line; /* line of the rule in the file */
 };
 
 struct rules {
@@ -84,7 +95,7 @@ struct rules {
     size_t nspan_keys;
     char **resource_keys;
     size_t nresource_keys;
-    int refs; /* atomic; rules_ref/rules_unref */
+    atomic_int refs; /* rules_ref/rules_unref */
 };
 
 /* Loads and validates the file at path (at most RULES_FILE_MAX_BYTES). On TA_OK the caller
@@ -93,6 +104,9 @@ enum ta_rc rules_load_file(const char *path, struct rules **out, struct ta_err *
 /* Same for bytes already in memory; name is used in messages. */
 enum ta_rc rules_load_bytes(struct slice yaml, const char *name, struct rules **out,
                             struct ta_err *err);
+/* Loads rules/default.yaml as compiled into the binary (used when --config is not given);
+ * source and messages say "<embedded default>". */
+enum ta_rc rules_load_default(struct rules **out, struct ta_err *err);
 struct rules *rules_ref(struct rules *r);
 /* Drops one reference; the last frees everything. NULL is fine. */
 void rules_unref(struct rules *r);

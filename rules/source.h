@@ -14,9 +14,9 @@
 #include "rules/traceql.h"
 
 struct source_query {
-    const struct rule *rule;            /* metric kind and its parameters */
-    const struct traceql_node *filter;  /* rule spans AND selector AND namespace */
-    int64_t start_ns;                   /* window [start_ns, end_ns) of span start times */
+    const struct rule *rule;           /* metric kind and its parameters */
+    const struct traceql_node *filter; /* rule spans AND selector AND namespace */
+    int64_t start_ns;                  /* window [start_ns, end_ns) of span start times */
     int64_t end_ns;
 };
 

@@ -6,10 +6,19 @@
  * spans with traceql_match. Subset (DESIGN.md "Rules file"): one `{ … }` filter with
  * attributes (span.x, resource.x, .x, quoted names), intrinsics (name, kind, status, duration
  * and their span: forms), literals (strings, integers, floats, durations, true/false, nil,
- * kind and status words), = != < <= > >= =~ !~, && || ! and parentheses. Rendering always
- * parenthesises, escapes every string (spec tempo-http-api §9.5) and never emits text that
- * did not come through a literal. Trees are immutable after construction: any thread may read
- * and match one concurrently. */
+ * kind and status words), = != < <= > >= =~ !~, && || ! and parentheses. && and || share one
+ * precedence level and associate left, as in Tempo (`a || b && c` is `(a || b) && c`); `!` must
+ * be followed by '(' (Tempo binds it tighter than comparisons). A comparison has an attribute
+ * on one side and a literal on the other (`5 < span.x` is stored as `span.x > 5`).
+ * Trees are n-ary: a chain of one operator is one node, so `(a && b) && c` and `a && (b && c)`
+ * are the same tree, and `true` in && (`false` in ||) is dropped when building.
+ * Rendering always parenthesises every operand of && and ||, escapes every string (spec
+ * tempo-http-api §9.5) and never emits text that did not come through a literal; parse of a
+ * rendering gives an equal tree. Regexes are Go RE2 text sent to Tempo as written and, for
+ * local matching, translated to POSIX ERE (\d \s \w and negations, (?:, a leading (?i), lazy
+ * quantifiers) and compiled once as ^(…)$; RE2 forms ERE cannot express (\b, \pL, named
+ * groups, …) are refused when the tree is built. Trees are immutable after construction: any
+ * thread may read and match one concurrently. */
 #ifndef TA_RULES_TRACEQL_H
 #define TA_RULES_TRACEQL_H
 
@@ -21,9 +30,11 @@
 #include "apis/base/ta_err.h"
 #include "rules/span.h"
 
-#define TRACEQL_MAX_LEN    8192        /* filter text from the rules file */
-#define TRACEQL_MAX_DEPTH  32          /* nesting of parentheses and ! */
-#define TRACEQL_MAX_NODES  1024        /* nodes in one tree, selector conditions included */
+#define TRACEQL_MAX_LEN   8192 /* filter text from the rules file */
+#define TRACEQL_MAX_DEPTH 32   /* nesting of '(' and '!', in the text and in its canonical form */
+/* TRACEQL_MAX_NODES counts comparisons, booleans, ! and binary operators in one tree,
+ * selector conditions included */
+#define TRACEQL_MAX_NODES  1024
 #define TRACEQL_RENDER_MAX (64 * 1024) /* rendered query; Tempo's limit is 128 KiB */
 
 struct traceql_node; /* opaque: build with traceql_parse / traceql_new_*, read with the rest */
@@ -44,6 +55,14 @@ enum traceql_intrinsic {
     TRACEQL_INTRINSIC_KIND,
     TRACEQL_INTRINSIC_STATUS,
     TRACEQL_INTRINSIC_DURATION,
+};
+
+/* Where an attribute is looked up. */
+enum traceql_scope {
+    TRACEQL_SCOPE_SPAN,      /* span.x */
+    TRACEQL_SCOPE_RESOURCE,  /* resource.x */
+    TRACEQL_SCOPE_ANY,       /* .x: span or resource scope */
+    TRACEQL_SCOPE_INTRINSIC, /* name, kind, status, duration */
 };
 
 enum traceql_lit_type {
@@ -74,6 +93,11 @@ struct traceql_literal {
  * column and reason, e.g. "col 12: unsupported operator '>>' (only one spanset filter is
  * allowed)". On TA_OK the caller owns *out (traceql_free). */
 enum ta_rc traceql_parse(struct slice text, struct traceql_node **out, struct ta_err *err);
+/* Same, and on failure *err_off gets the byte offset in text the message points at (for
+ * mapping it into a YAML file). Limits: TA_TOO_LARGE past TRACEQL_MAX_LEN, TRACEQL_MAX_DEPTH
+ * (nesting of the text or of its canonical rendering) or TRACEQL_MAX_NODES. */
+enum ta_rc traceql_parse_pos(struct slice text, struct traceql_node **out, size_t *err_off,
+                             struct ta_err *err);
 /* Parses a lone attribute reference ("resource.service.name", "span.http.route", ".x",
  * `span."my attr"`, or an intrinsic such as "name") into an attribute node. */
 enum ta_rc traceql_parse_attr(struct slice text, struct traceql_node **out, struct ta_err *err);
@@ -86,6 +110,8 @@ struct traceql_node *traceql_new_and(struct traceql_node *a, struct traceql_node
 struct traceql_node *traceql_new_or(struct traceql_node *a, struct traceql_node *b);
 struct traceql_node *traceql_new_not(struct traceql_node *a);
 struct traceql_node *traceql_new_intrinsic(enum traceql_intrinsic which);
+/* `true` or `false`; the empty filter `{ }` parses to true. */
+struct traceql_node *traceql_new_bool(bool b);
 /* attr (an attribute or intrinsic node, taken) op literal (copied). TA_INVALID when the
  * comparison is one Tempo rejects (nil on an intrinsic or on resource.service.name, a regex
  * that does not compile, an ordering operator on a bool or nil, a kind word compared with a
@@ -97,6 +123,15 @@ enum ta_rc traceql_new_cmp(struct traceql_node *attr, enum traceql_op op,
 /* True when n is an attribute node whose value always exists on a span: an intrinsic or
  * resource.service.name (Tempo rejects nil comparisons on those). */
 bool traceql_attr_always_present(const struct traceql_node *attr);
+/* When n is an attribute node: true, with its scope, name (borrowed from n; empty for
+ * intrinsics) and intrinsic (meaningful for TRACEQL_SCOPE_INTRINSIC). Any pointer may be NULL. */
+bool traceql_attr_info(const struct traceql_node *n, enum traceql_scope *scope, struct slice *name,
+                       enum traceql_intrinsic *which);
+/* Calls fn once per attribute reference (not intrinsics) in n, in rendering order; the name
+ * is borrowed from n. Used to collect the attribute keys a rule needs. */
+void traceql_visit_attrs(const struct traceql_node *n,
+                         void (*fn)(void *arg, enum traceql_scope scope, struct slice name),
+                         void *arg);
 /* True when two trees are structurally equal (used to share identical queries). */
 bool traceql_equal(const struct traceql_node *a, const struct traceql_node *b);
 

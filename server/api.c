@@ -160,24 +160,23 @@ static void serve_metric(struct api_req *r)
     if (!rule) {
         buf_init(&b, STATUS_BODY_MAX);
         enum ta_rc built = status_metric_not_found(&b, r->route.metric, &code);
-    respond_status(r, built, code, &b);
+        respond_status(r, built, code, &b);
         return;
     }
     if (r->sel_rc != TA_OK) {
         buf_init(&b, STATUS_BODY_MAX);
         enum ta_rc built = status_bad_request(&b, slice_from_cstr(r->sel_err.msg), &code);
-    respond_status(r, built, code, &b);
+        respond_status(r, built, code, &b);
         return;
     }
     bool pending = false;
     struct cache_answer ans;
     http_exchange_hold(r->x); /* the cache may keep r as a waiter */
+    r->waits++; /* before cache_get: the wake may run on another thread before it returns */
     enum ta_rc rc = cache_get(r->app->cache, rule, r->route.namespace_, r->sel, api_wake, r,
                               &pending, &ans, &err);
-    if (rc == TA_OK && pending) {
-        r->waits++;
+    if (rc == TA_OK && pending)
         return; /* api_wake continues, and releases the hold */
-    }
     http_exchange_release(r->x);
     if (rc != TA_OK) {
         if (rc == TA_UNAVAILABLE)
@@ -186,8 +185,8 @@ static void serve_metric(struct api_req *r)
         return;
     }
     buf_init(&b, 64 * 1024);
-    rc = metricvalue_encode(&b, r->route.metric, r->sel, ans.value, ans.timestamp_s,
-                            ans.window_s, &err);
+    rc = metricvalue_encode(&b, r->route.metric, r->sel, ans.value, ans.timestamp_s, ans.window_s,
+                            &err);
     if (rc != TA_OK) {
         ta_err_prefix(&err, "%s", rule->name);
         err.rc = TA_UNAVAILABLE; /* a non-finite value is "no usable value", never emitted */
@@ -301,7 +300,7 @@ static void serve(struct api_req *r)
         int code = 405;
         buf_init(&b, STATUS_BODY_MAX);
         enum ta_rc built = status_method_not_allowed(&b, &code);
-    respond_status(r, built, code, &b);
+        respond_status(r, built, code, &b);
         return;
     }
     switch (r->route.kind) {
@@ -321,7 +320,7 @@ static void serve(struct api_req *r)
             int code = 405;
             buf_init(&b, STATUS_BODY_MAX);
             enum ta_rc built = status_watch_not_allowed(&b, &code);
-    respond_status(r, built, code, &b);
+            respond_status(r, built, code, &b);
             return;
         }
         serve_metric(r);
@@ -357,6 +356,7 @@ static void respond_denied(struct api_req *r, const struct auth_result *res)
             .user = slice_from_cstr(res->user),
             .verb = slice_from_cstr(r->route.verb),
             .path = r->route.path,
+            .reason = slice_from_cstr(res->review_reason), /* Go appends it as ": <reason>" */
         };
         if (r->route.resource_request) {
             f.group = r->route.api_group;

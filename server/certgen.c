@@ -28,8 +28,7 @@ static bool is_ip(const char *s)
     return inet_pton(AF_INET, s, tmp) == 1 || inet_pton(AF_INET6, s, tmp) == 1;
 }
 
-static enum ta_rc add_ext(X509 *cert, X509 *issuer, int nid, const char *value,
-                          struct ta_err *err)
+static enum ta_rc add_ext(X509 *cert, X509 *issuer, int nid, const char *value, struct ta_err *err)
 {
     X509V3_CTX ctx;
     X509V3_set_ctx_nodb(&ctx);
@@ -136,11 +135,13 @@ enum ta_rc certgen_make(const struct certgen_request *req, struct buf *cert_pem,
     if (req->is_ca) {
         rc = add_ext(cert, issuer, NID_basic_constraints, "critical,CA:TRUE", err);
         if (rc == TA_OK)
-            rc = add_ext(cert, issuer, NID_key_usage, "critical,keyCertSign,cRLSign,digitalSignature", err);
+            rc = add_ext(cert, issuer, NID_key_usage,
+                         "critical,keyCertSign,cRLSign,digitalSignature", err);
     } else {
         rc = add_ext(cert, issuer, NID_basic_constraints, "critical,CA:FALSE", err);
         if (rc == TA_OK)
-            rc = add_ext(cert, issuer, NID_key_usage, "critical,digitalSignature,keyEncipherment", err);
+            rc = add_ext(cert, issuer, NID_key_usage, "critical,digitalSignature,keyEncipherment",
+                         err);
         if (rc == TA_OK)
             rc = add_ext(cert, issuer, NID_ext_key_usage, "serverAuth", err);
     }

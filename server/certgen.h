@@ -22,7 +22,7 @@ struct certgen_request {
     size_t nsans;
     int64_t not_before_s; /* unix seconds */
     int64_t not_after_s;
-    bool is_ca;           /* CA:TRUE, keyCertSign; else a serverAuth leaf */
+    bool is_ca; /* CA:TRUE, keyCertSign; else a serverAuth leaf */
     /* signer (PEM); both NULL for a self-signed certificate */
     const char *signer_cert_pem;
     const char *signer_key_pem;

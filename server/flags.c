@@ -56,8 +56,8 @@ static const struct flag_def FLAGS[] = {
       "name of the adapter's Service (serving certificate SANs)" },
     { "service-namespace", FLAG_STRING, F(service_namespace), "", 0, 0,
       "namespace of the adapter's Service; default: the pod's namespace, else tempo-adapter" },
-    { "apiservice-name", FLAG_STRING, F(apiservice_name), "v1beta1.external.metrics.k8s.io", 0,
-      0, "APIService whose caBundle --manage-serving-cert keeps current" },
+    { "apiservice-name", FLAG_STRING, F(apiservice_name), "v1beta1.external.metrics.k8s.io", 0, 0,
+      "APIService whose caBundle --manage-serving-cert keeps current" },
     { "client-ca-file", FLAG_STRING, F(client_ca_file), "", 0, 0,
       "CA bundle for client certificates; default: from extension-apiserver-authentication" },
     { "requestheader-client-ca-file", FLAG_STRING, F(requestheader_client_ca_file), "", 0, 0,
@@ -68,8 +68,8 @@ static const struct flag_def FLAGS[] = {
       "user name headers; default: from the ConfigMap, else x-remote-user" },
     { "requestheader-group-headers", FLAG_LIST, F(requestheader_group_headers), "", 0, 0,
       "group headers; default: from the ConfigMap, else x-remote-group" },
-    { "requestheader-extra-headers-prefix", FLAG_LIST, F(requestheader_extra_headers_prefix), "",
-      0, 0, "extra-attribute header prefixes; default: from the ConfigMap, else x-remote-extra-" },
+    { "requestheader-extra-headers-prefix", FLAG_LIST, F(requestheader_extra_headers_prefix), "", 0,
+      0, "extra-attribute header prefixes; default: from the ConfigMap, else x-remote-extra-" },
     { "requestheader-uid-headers", FLAG_LIST, F(requestheader_uid_headers), "", 0, 0,
       "uid headers; default: from the ConfigMap, else none" },
     { "kubeconfig", FLAG_STRING, F(kubeconfig), "", 0, 0,
@@ -142,8 +142,7 @@ static enum ta_rc set_bool(bool *out, struct slice v, struct ta_err *err)
     else if (slice_eq_cstr(v, "false") || slice_eq_cstr(v, "0"))
         *out = false;
     else
-        return ta_err_set(err, TA_INVALID, "'" SLICE_FMT "' is not true or false",
-                          SLICE_ARG(v));
+        return ta_err_set(err, TA_INVALID, "'" SLICE_FMT "' is not true or false", SLICE_ARG(v));
     return TA_OK;
 }
 
@@ -154,9 +153,11 @@ static enum ta_rc set_value(struct flags *f, const struct flag_def *d, struct sl
     void *p = field(f, d);
     switch (d->kind) {
     case FLAG_STRING: {
+        /* "" means "not given" for optional strings (a Deployment may pass --tempo-url=$(URL)
+         * with an empty variable); flags with a default keep "" as a real value */
         char **s = p;
         free(*s);
-        *s = ta_xstrndup(v.ptr, v.len);
+        *s = v.len || d->def[0] ? ta_xstrndup(v.ptr, v.len) : NULL;
         return TA_OK;
     }
     case FLAG_INT: {

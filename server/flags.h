@@ -37,8 +37,8 @@ struct flags {
     char *apiservice_name;      /* --apiservice-name (v1beta1.external.metrics.k8s.io) */
 
     /* authentication and authorization delegation */
-    char *client_ca_file;                       /* --client-ca-file */
-    char *requestheader_client_ca_file;         /* --requestheader-client-ca-file */
+    char *client_ca_file;               /* --client-ca-file */
+    char *requestheader_client_ca_file; /* --requestheader-client-ca-file */
     /* The requestheader lists are empty when not given on the command line: auth then takes
      * them from the extension-apiserver-authentication ConfigMap, and falls back to Go's
      * defaults (x-remote-user, x-remote-group, x-remote-extra-, no uid header). */
@@ -47,9 +47,9 @@ struct flags {
     struct flag_list requestheader_group_headers;        /* --requestheader-group-headers */
     struct flag_list requestheader_extra_headers_prefix; /* --requestheader-extra-headers-prefix */
     struct flag_list requestheader_uid_headers;          /* --requestheader-uid-headers */
-    char *kubeconfig;                           /* --kubeconfig; NULL = in-cluster */
-    struct flag_list authorization_always_allow_paths; /* default /healthz,/readyz,/livez (set) */
-    bool insecure_disable_auth;                 /* --insecure-disable-auth */
+    char *kubeconfig;                                    /* --kubeconfig; NULL = in-cluster */
+    struct flag_list authorization_always_allow_paths;   /* default /healthz,/readyz,/livez (set) */
+    bool insecure_disable_auth;                          /* --insecure-disable-auth */
 
     /* trace sources */
     char *tempo_url;                 /* --tempo-url; NULL = embedded store */
@@ -68,9 +68,9 @@ struct flags {
     int64_t embedded_max_spans;      /* --embedded-max-spans (2000000) */
 
     /* process */
-    int verbosity;   /* -v / --v */
+    int verbosity;    /* -v / --v */
     char *log_format; /* --log-format text|json */
-    int workers;     /* --evaluation-workers (4): cache evaluation threads */
+    int workers;      /* --evaluation-workers (4): cache evaluation threads */
     bool show_version;
     bool show_help;
 };

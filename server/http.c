@@ -162,9 +162,9 @@ static enum MHD_Result on_header(void *cls, enum MHD_ValueKind kind, const char 
         return MHD_NO;
     }
     x->headers = ta_xreallocarray(x->headers, x->nheaders + 1, sizeof(*x->headers));
-    x->headers[x->nheaders++] = (struct request_header){ slice_make(key, key_size),
-                                                         slice_make(value ? value : "",
-                                                                    value ? value_size : 0) };
+    x->headers[x->nheaders++] =
+        (struct request_header){ slice_make(key, key_size),
+                                 slice_make(value ? value : "", value ? value_size : 0) };
     return MHD_YES;
 }
 
@@ -278,8 +278,8 @@ static void set_response_locked(struct http_exchange *x, int status, const char 
 }
 
 /* Takes data (malloc'd, may be NULL) as the response and resumes x if it waits. */
-static void respond_bytes(struct http_exchange *x, int status, const char *content_type,
-                          char *data, size_t len)
+static void respond_bytes(struct http_exchange *x, int status, const char *content_type, char *data,
+                          size_t len)
 {
     bool resume = false;
     pthread_mutex_lock(&x->mu);
@@ -293,8 +293,7 @@ static void respond_bytes(struct http_exchange *x, int status, const char *conte
         MHD_resume_connection(x->conn); /* x stays alive until libmicrohttpd completes it */
 }
 
-void http_respond(struct http_exchange *x, int status, const char *content_type,
-                  struct buf *body)
+void http_respond(struct http_exchange *x, int status, const char *content_type, struct buf *body)
 {
     size_t len = 0;
     char *data = body ? buf_take(body, &len) : NULL;
@@ -383,8 +382,8 @@ static enum MHD_Result run_handler(struct http_exchange *x)
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url,
-                                 const char *method, const char *version,
-                                 const char *upload_data, size_t *upload_size, void **con_cls)
+                                 const char *method, const char *version, const char *upload_data,
+                                 size_t *upload_size, void **con_cls)
 {
     (void)url;
     (void)version;
@@ -473,14 +472,14 @@ enum ta_rc http_server_start(const struct http_listen_config *cfg, struct http_s
     struct MHD_OptionItem none[] = { { MHD_OPTION_END, 0, NULL } };
     unsigned int threads = cfg->threads > 1 ? cfg->threads : 1;
     s->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_access, s, MHD_OPTION_SOCK_ADDR, (const struct sockaddr *)&cfg->addr.ss,
-        MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, MHD_OPTION_CONNECTION_LIMIT,
-        (unsigned int)HTTP_CONNECTIONS_MAX, MHD_OPTION_CONNECTION_TIMEOUT,
-        (unsigned int)HTTP_IDLE_TIMEOUT_S, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        (size_t)HTTP_POOL_BYTES, MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1,
-        MHD_OPTION_THREAD_POOL_SIZE, threads, MHD_OPTION_ARRAY, cfg->tls ? tls_opts : none,
-        MHD_OPTION_END);
+        flags, 0, NULL, NULL, on_access, s, MHD_OPTION_SOCK_ADDR,
+        (const struct sockaddr *)&cfg->addr.ss, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTP_CONNECTIONS_MAX,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_IDLE_TIMEOUT_S,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_POOL_BYTES,
+        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1, MHD_OPTION_THREAD_POOL_SIZE, threads,
+        MHD_OPTION_ARRAY, cfg->tls ? tls_opts : none, MHD_OPTION_END);
     if (!s->daemon) {
         char where[64];
         netaddr_format((const struct sockaddr *)&cfg->addr.ss, where);

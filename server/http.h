@@ -43,8 +43,7 @@ struct http_listen_config {
     void *app;
     /* Builds the body of an early error (413/414/431/503) for this listener, e.g. a Kubernetes
      * Status; NULL gives a short text body. */
-    void (*error_body)(int status, const char *message, struct buf *out,
-                       const char **content_type);
+    void (*error_body)(int status, const char *message, struct buf *out, const char **content_type);
 };
 
 enum ta_rc http_server_start(const struct http_listen_config *cfg, struct http_server **out,
@@ -74,7 +73,6 @@ void http_exchange_hold(struct http_exchange *x);
 void http_exchange_release(struct http_exchange *x);
 bool http_exchange_responded(struct http_exchange *x);
 /* Sends the response: takes the bytes of body (NULL = empty). Any thread, exactly once. */
-void http_respond(struct http_exchange *x, int status, const char *content_type,
-                  struct buf *body);
+void http_respond(struct http_exchange *x, int status, const char *content_type, struct buf *body);
 
 #endif

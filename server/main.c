@@ -32,6 +32,7 @@
 #include "server/flags.h"
 #include "server/http.h"
 #include "server/ingest.h"
+#include "server/servingcert.h"
 #include "server/sources.h"
 #include "server/tls.h"
 #include "server/workpool.h"
@@ -40,11 +41,11 @@
 #define TA_VERSION "0.1.0"
 #endif
 
-#define SHUTDOWN_GRACE_NS     (3LL * NS_PER_SEC)  /* in-flight requests may finish within it */
-#define RELOAD_POLL_NS        (5LL * NS_PER_SEC)  /* how often the rules file is checked */
-#define INSECURE_WARN_NS      (60LL * NS_PER_SEC) /* --insecure-disable-auth reminder */
-#define AUTH_WORKERS          8                   /* threads for requests waiting on reviews */
-#define DEFAULT_RULES_PATH    "rules/default.yaml"
+#define SHUTDOWN_GRACE_NS  (3LL * NS_PER_SEC)  /* in-flight requests may finish within it */
+#define RELOAD_POLL_NS     (5LL * NS_PER_SEC)  /* how often the rules file is checked */
+#define INSECURE_WARN_NS   (60LL * NS_PER_SEC) /* --insecure-disable-auth reminder */
+#define AUTH_WORKERS       8                   /* threads for requests waiting on reviews */
+#define DEFAULT_RULES_PATH "rules/default.yaml"
 
 /* Exit codes: 0 clean shutdown, 1 startup failure, 2 bad command line. */
 #define EXIT_STARTUP 1
@@ -129,7 +130,8 @@ static unsigned cpu_count(void)
     return n > 0 && n < 256 ? (unsigned)n : 1;
 }
 
-static enum ta_rc start_tls(const struct flags *f, struct ta_err *err)
+/* The self-signed certificate of --cert-dir (local use). */
+static enum ta_rc start_self_signed(const struct flags *f, struct ta_err *err)
 {
     struct buf cert, key;
     buf_init(&cert, TLS_PEM_FILE_MAX);
@@ -140,6 +142,18 @@ static enum ta_rc start_tls(const struct flags *f, struct ta_err *err)
     buf_free(&cert);
     buf_free(&key);
     return rc;
+}
+
+/* The serving identity: kept in a Secret (--manage-serving-cert), read from files that are
+ * re-read when they change (--tls-cert-file, e.g. cert-manager's), or self-signed. */
+static enum ta_rc start_tls(struct app *app, struct ta_err *err)
+{
+    const struct flags *f = app->flags;
+    if (f->manage_serving_cert)
+        return servingcert_start(f, &app->servingcert, err);
+    if (f->tls_cert_file)
+        return servingcert_watch_files(f, &app->servingcert, err);
+    return start_self_signed(f, err);
 }
 
 static enum ta_rc start_listeners(struct app *app, struct ta_err *err)
@@ -240,6 +254,8 @@ static void shut_down(struct app *app)
     sources_free(app);
     openapi_free(app->openapi);
     app->openapi = NULL;
+    servingcert_free(app->servingcert); /* its thread may install identities: stop it first */
+    app->servingcert = NULL;
     tls_serving_shutdown();
     config_shutdown();
 }
@@ -327,7 +343,7 @@ int main(int argc, char **argv)
         code = fail_startup("OpenAPI documents", &err);
         goto out;
     }
-    if (start_tls(&flags, &err) != TA_OK) {
+    if (start_tls(&app, &err) != TA_OK) {
         code = fail_startup("serving certificate", &err);
         goto out;
     }

@@ -19,8 +19,8 @@ struct request_header {
 
 struct request {
     struct slice method;
-    struct slice path;  /* raw, percent-encoded, without the query */
-    struct slice query; /* raw, without the '?'; empty when absent */
+    struct slice path;                    /* raw, percent-encoded, without the query */
+    struct slice query;                   /* raw, without the '?'; empty when absent */
     const struct request_header *headers; /* every header line, in arrival order */
     size_t nheaders;
     const struct slice *peer_certs; /* TLS client certificates (DER), leaf first; may be none */

@@ -94,9 +94,9 @@ static void cache_metrics(struct out *o, struct app *app)
         family(o, F[f].name, F[f].type, F[f].help);
         for (size_t i = 0; i < n; i++) {
             char labels[RULES_NAME_MAX + 16];
-            double v[] = { (double)rs[i].evaluations, (double)rs[i].source_errors,
+            double v[] = { (double)rs[i].evaluations,   (double)rs[i].source_errors,
                            (double)rs[i].policy_errors, rs[i].evaluation_seconds,
-                           rs[i].oldest_value_age_s, (double)rs[i].entries };
+                           rs[i].oldest_value_age_s,    (double)rs[i].entries };
             snprintf(labels, sizeof(labels), "{rule=\"%s\"}", rs[i].rule);
             sample(o, F[f].name, labels, v[f]);
         }

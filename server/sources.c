@@ -89,8 +89,7 @@ static void store_metrics(struct out *o, struct store *st)
         (double)s.bytes);
     one(o, "tempo_adapter_store_received_spans_total", "counter", "Spans received over OTLP.",
         (double)s.received);
-    one(o, "tempo_adapter_store_stored_spans_total", "counter", "Spans stored.",
-        (double)s.stored);
+    one(o, "tempo_adapter_store_stored_spans_total", "counter", "Spans stored.", (double)s.stored);
     one(o, "tempo_adapter_store_rejected_spans_total", "counter",
         "Spans refused as invalid (bad ids or times, refused requests).", (double)s.rejected);
     one(o, "tempo_adapter_store_dropped_spans_total", "counter",
@@ -131,8 +130,8 @@ static void tempo_metrics(struct out *o, struct tempo_source *ts)
     one(o, "tempo_adapter_tempo_shared_queries_total", "counter",
         "Queries answered by an identical query already in flight or just answered.",
         (double)(s.client.shared + s.client.memo_hits));
-    one(o, "tempo_adapter_tempo_received_bytes_total", "counter",
-        "Body bytes received from Tempo.", (double)s.client.bytes);
+    one(o, "tempo_adapter_tempo_received_bytes_total", "counter", "Body bytes received from Tempo.",
+        (double)s.client.bytes);
 }
 
 enum ta_rc sources_render_metrics(struct app *app, struct buf *out)

@@ -42,8 +42,7 @@ enum ta_rc tls_serving_install(struct slice cert_pem, struct slice key_pem, stru
     gnutls_datum_t c = { (unsigned char *)cert_pem.ptr, (unsigned int)cert_pem.len };
     gnutls_datum_t k = { (unsigned char *)key_pem.ptr, (unsigned int)key_pem.len };
     id->npcerts = TLS_MAX_CHAIN;
-    int r = gnutls_pcert_list_import_x509_raw(id->pcerts, &id->npcerts, &c, GNUTLS_X509_FMT_PEM,
-                                              0);
+    int r = gnutls_pcert_list_import_x509_raw(id->pcerts, &id->npcerts, &c, GNUTLS_X509_FMT_PEM, 0);
     if (r < 0 || id->npcerts == 0) {
         id->npcerts = 0;
         identity_free(id);
@@ -163,8 +162,8 @@ enum ta_rc tls_serving_load(const struct flags *f, struct buf *cert_pem, struct 
         if (rc == TA_OK)
             rc = file_read_all(f->tls_private_key_file, TLS_PEM_FILE_MAX, key_pem, err);
         if (rc == TA_OK)
-            rc = certgen_check_pair(cert_pem->data, cert_pem->len, key_pem->data, key_pem->len,
-                                    err);
+            rc =
+                certgen_check_pair(cert_pem->data, cert_pem->len, key_pem->data, key_pem->len, err);
         if (rc != TA_OK)
             return ta_err_prefix(err, "--tls-cert-file %s", f->tls_cert_file);
         return TA_OK;

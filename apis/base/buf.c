@@ -33,7 +33,7 @@ static enum ta_rc reserve(struct buf *b, size_t n)
     size_t cap = b->cap ? b->cap : 64;
     while (cap < need)
         cap = cap > ((size_t)-1) / 2 ? need : cap * 2;
-    if (cap > b->max + 1)
+    if (b->max < (size_t)-1 && cap > b->max + 1) /* max + 1 wraps to 0 for an unbounded buf */
         cap = b->max + 1;
     b->data = ta_xrealloc(b->data, cap);
     b->cap = cap;
@@ -172,8 +172,8 @@ enum ta_rc buf_add_json_str(struct buf *b, struct slice s)
 
 static bool url_unreserved(unsigned char c)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.' || c == '~';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == '~';
 }
 
 static enum ta_rc add_pct(struct buf *b, struct slice s, bool plus_for_space)

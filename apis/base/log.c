@@ -93,8 +93,8 @@ void log_write(char level, const char *file, int line, const char *fmt, ...)
     size_t n = 0;
     int h;
     if (g_format == LOG_FORMAT_JSON) {
-        h = snprintf(out, sizeof(out), "{\"ts\":%lld.%03ld,\"caller\":\"%s:%d\",", (long long)tv.tv_sec,
-                     (long)(tv.tv_usec / 1000), basename_of(file), line);
+        h = snprintf(out, sizeof(out), "{\"ts\":%lld.%03ld,\"caller\":\"%s:%d\",",
+                     (long long)tv.tv_sec, (long)(tv.tv_usec / 1000), basename_of(file), line);
         if (h < 0)
             return;
         n = (size_t)h;
@@ -115,8 +115,8 @@ void log_write(char level, const char *file, int line, const char *fmt, ...)
         n += sizeof(tail) - 1;
     } else {
         h = snprintf(out, sizeof(out), "%c%02d%02d %02d:%02d:%02d.%06ld %7d %s:%d] ", level,
-                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     (long)tv.tv_usec, (int)getpid(), basename_of(file), line);
+                     tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (long)tv.tv_usec,
+                     (int)getpid(), basename_of(file), line);
         if (h < 0 || (size_t)h >= sizeof(out) - 2)
             return;
         n = (size_t)h;

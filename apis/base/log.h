@@ -29,10 +29,10 @@ void log_write(char level, const char *file, int line, const char *fmt, ...) TA_
 #define LOG_ERROR(...) log_write('E', __FILE__, __LINE__, __VA_ARGS__)
 #define LOG_WARN(...)  log_write('W', __FILE__, __LINE__, __VA_ARGS__)
 #define LOG_INFO(...)  log_write('I', __FILE__, __LINE__, __VA_ARGS__)
-#define LOG_V(n, ...)                                                                              \
-    do {                                                                                           \
-        if ((n) <= log_verbosity)                                                                  \
-            log_write('I', __FILE__, __LINE__, __VA_ARGS__);                                       \
+#define LOG_V(n, ...)                                        \
+    do {                                                     \
+        if ((n) <= log_verbosity)                            \
+            log_write('I', __FILE__, __LINE__, __VA_ARGS__); \
     } while (0)
 
 #endif

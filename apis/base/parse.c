@@ -31,8 +31,7 @@ static bool all_digits(struct slice s)
     return true;
 }
 
-enum ta_rc parse_u64(struct slice s, uint64_t min, uint64_t max, uint64_t *out,
-                     struct ta_err *err)
+enum ta_rc parse_u64(struct slice s, uint64_t min, uint64_t max, uint64_t *out, struct ta_err *err)
 {
     char tmp[PARSE_NUM_MAX_LEN];
     if (!all_digits(s))
@@ -65,8 +64,8 @@ enum ta_rc parse_i64(struct slice s, int64_t min, int64_t max, int64_t *out, str
     errno = 0;
     long long v = strtoll(tmp, NULL, 10);
     if (errno == ERANGE || v < min || v > max)
-        return ta_err_set(err, TA_INVALID, "%s is out of range [%lld, %lld]", tmp,
-                          (long long)min, (long long)max);
+        return ta_err_set(err, TA_INVALID, "%s is out of range [%lld, %lld]", tmp, (long long)min,
+                          (long long)max);
     *out = (int64_t)v;
     return TA_OK;
 }
@@ -128,17 +127,10 @@ struct unit {
 };
 
 static const struct unit UNITS[] = {
-    { "ns", 1.0 },
-    { "us", 1e3 },
-    { "\xc2\xb5s", 1e3 }, /* µs, U+00B5 */
+    { "ns", 1.0 },        { "us", 1e3 },        { "\xc2\xb5s", 1e3 }, /* µs, U+00B5 */
     { "\xce\xbcs", 1e3 }, /* μs, U+03BC (Go accepts both) */
-    { "ms", 1e6 },
-    { "s", 1e9 },
-    { "m", 60e9 },
-    { "h", 3600e9 },
-    { "d", 86400e9 },
-    { "w", 7 * 86400e9 },
-    { "y", 365 * 86400e9 },
+    { "ms", 1e6 },        { "s", 1e9 },         { "m", 60e9 },          { "h", 3600e9 },
+    { "d", 86400e9 },     { "w", 7 * 86400e9 }, { "y", 365 * 86400e9 },
 };
 
 enum ta_rc parse_duration_ns(struct slice s, int64_t min_ns, int64_t max_ns, int64_t *out_ns,
@@ -186,7 +178,8 @@ enum ta_rc parse_duration_ns(struct slice s, int64_t min_ns, int64_t max_ns, int
         total += v * best->ns;
         s = slice_skip(s, best_len);
     }
-    if (!(total >= (double)min_ns && total <= (double)max_ns))
+    /* (double)INT64_MAX rounds up to 2^63, which llround cannot return: refuse it too */
+    if (!(total >= (double)min_ns && total <= (double)max_ns) || total >= 9223372036854775808.0)
         return ta_err_set(err, TA_INVALID, "duration '" SLICE_FMT "' is out of range",
                           SLICE_ARG(orig));
     *out_ns = (int64_t)llround(total);

@@ -15,8 +15,7 @@
 #define PARSE_NUM_MAX_LEN 64 /* longest numeric text accepted: far above any real number */
 
 /* Decimal digits only; value must lie in [min, max]. */
-enum ta_rc parse_u64(struct slice s, uint64_t min, uint64_t max, uint64_t *out,
-                     struct ta_err *err);
+enum ta_rc parse_u64(struct slice s, uint64_t min, uint64_t max, uint64_t *out, struct ta_err *err);
 /* Optional leading '-' or '+', then decimal digits; value in [min, max]. */
 enum ta_rc parse_i64(struct slice s, int64_t min, int64_t max, int64_t *out, struct ta_err *err);
 /* A finite decimal or exponent number (strtod syntax without hex, inf or nan); value in

@@ -154,7 +154,7 @@ bool slice_is_utf8(struct slice s)
 
 unsigned long long slice_hash(struct slice s)
 {
-    unsigned long long h = 1469598103934665603ULL;
+    unsigned long long h = 14695981039346656037ULL; /* FNV-1a 64 offset basis */
     for (size_t i = 0; i < s.len; i++) {
         h ^= (unsigned char)s.ptr[i];
         h *= 1099511628211ULL;

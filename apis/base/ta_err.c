@@ -80,8 +80,8 @@ const char *ta_rc_name(enum ta_rc rc)
 void ta_assert_fail(const char *file, int line, const char *expr)
 {
     char line_buf[512];
-    int n = snprintf(line_buf, sizeof(line_buf), "F %s:%d] assertion failed: %s\n", file, line,
-                     expr);
+    int n =
+        snprintf(line_buf, sizeof(line_buf), "F %s:%d] assertion failed: %s\n", file, line, expr);
     if (n > 0) {
         size_t len = (size_t)n < sizeof(line_buf) ? (size_t)n : sizeof(line_buf) - 1;
         ssize_t w = write(STDERR_FILENO, line_buf, len);

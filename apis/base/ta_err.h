@@ -16,14 +16,14 @@
 
 enum ta_rc {
     TA_OK = 0,
-    TA_INVALID,   /* the input is wrong: 400, or a startup error naming file:line */
-    TA_NOT_FOUND, /* no such metric, path or object: 404 */
-    TA_TOO_LARGE, /* an input or output limit was hit: 413/414/431 or a clear error */
-    TA_IO,        /* local I/O failed (files, sockets) */
-    TA_UPSTREAM,  /* the trace source or kube-apiserver answered badly */
-    TA_TIMEOUT,   /* a deadline passed */
+    TA_INVALID,     /* the input is wrong: 400, or a startup error naming file:line */
+    TA_NOT_FOUND,   /* no such metric, path or object: 404 */
+    TA_TOO_LARGE,   /* an input or output limit was hit: 413/414/431 or a clear error */
+    TA_IO,          /* local I/O failed (files, sockets) */
+    TA_UPSTREAM,    /* the trace source or kube-apiserver answered badly */
+    TA_TIMEOUT,     /* a deadline passed */
     TA_UNAVAILABLE, /* no usable value right now (stale, too few samples, no source): 503 */
-    TA_INTERNAL,  /* a broken invariant that was caught instead of aborting: 500 */
+    TA_INTERNAL,    /* a broken invariant that was caught instead of aborting: 500 */
 };
 
 struct ta_err {
@@ -46,10 +46,10 @@ void ta_err_clear(struct ta_err *err);
 const char *ta_rc_name(enum ta_rc rc);
 
 /* Logs file:line and the expression, then aborts: only for broken invariants. */
-#define TA_ASSERT(cond)                                                                            \
-    do {                                                                                           \
-        if (!(cond))                                                                               \
-            ta_assert_fail(__FILE__, __LINE__, #cond);                                             \
+#define TA_ASSERT(cond)                                \
+    do {                                               \
+        if (!(cond))                                   \
+            ta_assert_fail(__FILE__, __LINE__, #cond); \
     } while (0)
 TA_NORETURN void ta_assert_fail(const char *file, int line, const char *expr);
 

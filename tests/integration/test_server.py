@@ -166,8 +166,14 @@ class LimitsTest(AdapterTest):
         self.assertStatus(self.a.get("/healthz", headers=many), 431)
 
     def test_huge_body_is_413(self):
-        r = self.a.request("GET", GV, body=b"x" * (1 << 20))
-        self.assertStatus(r, 413)
+        # the server may answer 413 and close before the client has sent the whole body, so
+        # the raw client tolerates a broken pipe and reads the answer
+        status, body = raw_request(self.a.port, b"GET " + GV.encode() + b" HTTP/1.1\r\nHost: x\r\n"
+                                   b"Content-Length: 1048576\r\n\r\n" + b"x" * (1 << 20))
+        self.assertEqual(status, 413)
+        self.assertEqual(json.loads(body)["reason"], "RequestEntityTooLarge")
+        # a body just over the limit that fits in one write is refused the same way
+        self.assertStatus(self.a.request("GET", GV, body=b"x" * (64 * 1024 + 1)), 413)
         # a chunked body without Content-Length is cut off at the limit too
         status, _ = raw_request(self.a.port, b"POST " + GV.encode() + b" HTTP/1.1\r\nHost: x\r\n"
                                 b"Transfer-Encoding: chunked\r\n\r\n100000\r\n" + b"y" * 0x100000 + b"\r\n0\r\n\r\n")

@@ -34,8 +34,15 @@ Test(flags, defaults_apply_without_arguments)
 Test(flags, accepts_space_and_equals_forms)
 {
     struct flags f;
-    const char *argv[] = { "x", "--secure-port", "8443", "--tempo-url=http://t:3200/tempo",
-                           "--query-delay", "45s", "-v", "4", "--log-format=json" };
+    const char *argv[] = { "x",
+                           "--secure-port",
+                           "8443",
+                           "--tempo-url=http://t:3200/tempo",
+                           "--query-delay",
+                           "45s",
+                           "-v",
+                           "4",
+                           "--log-format=json" };
     cr_assert_eq(parse(&f, NULL, 9, argv), TA_OK);
     cr_assert_eq(f.secure_port, 8443);
     cr_assert_str_eq(f.tempo_url, "http://t:3200/tempo");
@@ -134,22 +141,56 @@ Test(flags, help_lists_every_flag_of_design_md_with_defaults)
     FILE *out = open_memstream(&text, &len);
     flags_usage(out);
     fclose(out);
-    const char *names[] = { "--config", "--secure-port", "--bind-address", "--tls-cert-file",
-                            "--tls-private-key-file", "--cert-dir", "--tls-sans",
-                            "--manage-serving-cert", "--client-ca-file",
-                            "--requestheader-client-ca-file", "--requestheader-allowed-names",
-                            "--requestheader-username-headers", "--requestheader-group-headers",
-                            "--requestheader-extra-headers-prefix", "--kubeconfig",
-                            "--authorization-always-allow-paths", "--insecure-disable-auth",
-                            "--tempo-url", "--tempo-tenant", "--tempo-bearer-token-file",
-                            "--tempo-basic-auth-file", "--tempo-header", "--tempo-ca-file",
-                            "--tempo-client-cert-file", "--tempo-client-key-file",
-                            "--tempo-insecure-skip-verify", "--tempo-timeout",
-                            "--tempo-max-concurrency", "--query-delay", "--otlp-bind-address",
-                            "--embedded-max-spans", "--v", "--log-format", "--version", "--help" };
+    const char *names[] = { "--config",
+                            "--secure-port",
+                            "--bind-address",
+                            "--tls-cert-file",
+                            "--tls-private-key-file",
+                            "--cert-dir",
+                            "--tls-sans",
+                            "--manage-serving-cert",
+                            "--client-ca-file",
+                            "--requestheader-client-ca-file",
+                            "--requestheader-allowed-names",
+                            "--requestheader-username-headers",
+                            "--requestheader-group-headers",
+                            "--requestheader-extra-headers-prefix",
+                            "--kubeconfig",
+                            "--authorization-always-allow-paths",
+                            "--insecure-disable-auth",
+                            "--tempo-url",
+                            "--tempo-tenant",
+                            "--tempo-bearer-token-file",
+                            "--tempo-basic-auth-file",
+                            "--tempo-header",
+                            "--tempo-ca-file",
+                            "--tempo-client-cert-file",
+                            "--tempo-client-key-file",
+                            "--tempo-insecure-skip-verify",
+                            "--tempo-timeout",
+                            "--tempo-max-concurrency",
+                            "--query-delay",
+                            "--otlp-bind-address",
+                            "--embedded-max-spans",
+                            "--v",
+                            "--log-format",
+                            "--version",
+                            "--help" };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
         cr_assert(strstr(text, names[i]), "--help lacks %s", names[i]);
     cr_assert(strstr(text, "(default 6443)"));
     cr_assert(strstr(text, "(default 127.0.0.1:4318)"));
     free(text);
+}
+
+Test(flags, empty_optional_strings_mean_not_given)
+{
+    struct flags f;
+    const char *argv[] = { "x", "--tempo-url=", "--tempo-tenant", "", "--otlp-bind-address=" };
+    cr_assert_eq(parse(&f, NULL, 5, argv), TA_OK);
+    cr_assert_null(f.tempo_url, "an empty --tempo-url selects the embedded store");
+    cr_assert_null(f.tempo_tenant);
+    cr_assert_not_null(f.otlp_bind_address, "a flag with a default keeps \"\"");
+    cr_assert_str_eq(f.otlp_bind_address, "");
+    flags_free(&f);
 }
