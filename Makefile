@@ -46,6 +46,7 @@ UT_HOBJ  := $(UT_HELP:%.c=$(BUILD)/%.o)
 EMBED    := $(wildcard go-compatible-openapi/*.json rules/default.yaml)
 
 .PHONY: all deps build run test unit integration asan tsan valgrind bench format lint clean image
+.SECONDARY: # keep the test objects between runs
 all: deps build
 
 deps:

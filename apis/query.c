@@ -1,18 +1,8 @@
 /* query.c — Go-compatible percent-decoding and first-value query lookup. Pure: any thread. */
 #include "apis/query.h"
+#include "apis/base/parse.h"
 
 #include <string.h>
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
 
 /* Go's EscapeError: `invalid URL escape "%zz"` with at most 3 bytes from the '%'. */
 static enum ta_rc escape_error(struct slice in, size_t at, struct ta_err *err)
@@ -46,10 +36,11 @@ static enum ta_rc decode(struct slice in, struct buf *out, bool plus_is_space, b
     for (size_t i = 0; i < in.len; i++) {
         if (in.ptr[i] != '%')
             continue;
-        if (i + 2 >= in.len || hexval(in.ptr[i + 1]) < 0 || hexval(in.ptr[i + 2]) < 0)
+        if (i + 2 >= in.len || parse_hex_digit(in.ptr[i + 1]) < 0 ||
+            parse_hex_digit(in.ptr[i + 2]) < 0)
             return escape_error(in, i, err);
         if (path) {
-            int b = hexval(in.ptr[i + 1]) << 4 | hexval(in.ptr[i + 2]);
+            int b = parse_hex_digit(in.ptr[i + 1]) << 4 | parse_hex_digit(in.ptr[i + 2]);
             if (b == '/')
                 return ta_err_set(err, TA_INVALID, "path segment contains an encoded '/'");
             if (b == 0)
@@ -66,7 +57,8 @@ static enum ta_rc decode(struct slice in, struct buf *out, bool plus_is_space, b
         if (rc == TA_OK && c == '+') {
             rc = buf_addc(out, ' ');
         } else if (rc == TA_OK) {
-            rc = buf_addc(out, (char)(hexval(in.ptr[i + 1]) << 4 | hexval(in.ptr[i + 2])));
+            rc = buf_addc(
+                out, (char)(parse_hex_digit(in.ptr[i + 1]) << 4 | parse_hex_digit(in.ptr[i + 2])));
             i += 2;
         }
         if (rc != TA_OK)
@@ -82,6 +74,11 @@ static enum ta_rc decode(struct slice in, struct buf *out, bool plus_is_space, b
 enum ta_rc query_form_decode(struct slice in, struct buf *out, struct ta_err *err)
 {
     return decode(in, out, true, false, err);
+}
+
+enum ta_rc query_unescape(struct slice in, struct buf *out, struct ta_err *err)
+{
+    return decode(in, out, false, false, err);
 }
 
 enum ta_rc query_path_decode(struct slice in, struct buf *out, struct ta_err *err)

@@ -26,6 +26,10 @@ enum ta_rc query_form_decode(struct slice in, struct buf *out, struct ta_err *er
  * TA_TOO_LARGE past out's cap. */
 enum ta_rc query_path_decode(struct slice in, struct buf *out, struct ta_err *err);
 
+/* Appends Go's url.PathUnescape of in: %XX is a byte (any byte, '/' and NUL included), '+'
+ * stays '+'. TA_INVALID for a bad escape (out untouched), TA_TOO_LARGE past out's cap. For
+ * header-borne keys such as X-Remote-Extra-<key>. */
+enum ta_rc query_unescape(struct slice in, struct buf *out, struct ta_err *err);
 /* Looks up the first parameter called name (compared after decoding) in the raw query string
  * (without '?'). When found, *found is true and its form-decoded value (possibly "") is
  * appended to value; otherwise *found is false and value is untouched. A matching pair whose

@@ -5,6 +5,7 @@
  * subresources "status" and "finalize"); routing is strict: exact segments, trailing '/' only
  * where Go servers accept it. One allocation (r->mem) holds all decoded text. Any thread. */
 #include "apis/route.h"
+#include "apis/base/parse.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -32,23 +33,13 @@ static struct slice arena_put(struct arena *a, struct slice s)
     return slice_make(p, s.len);
 }
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static bool has_bad_escape(struct slice s)
 {
     for (size_t i = 0; i < s.len; i++) {
         if (s.ptr[i] != '%')
             continue;
-        if (i + 2 >= s.len || hexval(s.ptr[i + 1]) < 0 || hexval(s.ptr[i + 2]) < 0)
+        if (i + 2 >= s.len || parse_hex_digit(s.ptr[i + 1]) < 0 ||
+            parse_hex_digit(s.ptr[i + 2]) < 0)
             return true;
         i += 2;
     }

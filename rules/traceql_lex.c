@@ -187,17 +187,6 @@ static enum ta_rc lex_attr_name(struct tq_lexer *lx, struct tq_token *tok, struc
     return TA_OK;
 }
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 static size_t utf8_encode(uint32_t cp, unsigned char *o)
 {
     if (cp < 0x80) {
@@ -257,7 +246,7 @@ static enum ta_rc lex_escape(struct tq_lexer *lx, struct tq_token *tok, struct t
         out[0] = e;
         break;
     case 'x': {
-        int h = hexval(at(lx, bs + 2)), l = hexval(at(lx, bs + 3));
+        int h = parse_hex_digit(at(lx, bs + 2)), l = parse_hex_digit(at(lx, bs + 3));
         if (bs + 3 >= lx->src.len || h < 0 || l < 0)
             return fail(lx, bs, err, TA_INVALID, "invalid escape: \\x needs two hex digits");
         out[0] = (unsigned char)(h << 4 | l);
@@ -269,7 +258,7 @@ static enum ta_rc lex_escape(struct tq_lexer *lx, struct tq_token *tok, struct t
         size_t nd = e == 'u' ? 4 : 8;
         uint32_t cp = 0;
         for (size_t i = 0; i < nd; i++) {
-            int v = bs + 2 + i < lx->src.len ? hexval(at(lx, bs + 2 + i)) : -1;
+            int v = bs + 2 + i < lx->src.len ? parse_hex_digit(at(lx, bs + 2 + i)) : -1;
             if (v < 0)
                 return fail(lx, bs, err, TA_INVALID,
                             e == 'u' ? "invalid escape: \\u needs four hex digits"

@@ -6,6 +6,8 @@
  * chain) and TokenReview answers keyed by SHA-256(token). No lock is held during a TokenReview
  * call or a verification. Any thread. */
 #include "server/authn.h"
+#include "apis/base/parse.h"
+#include "apis/query.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -422,37 +424,6 @@ static struct chain_result *chain_check(struct authn *an, const struct authcfg *
 
 /* ---- front proxy --------------------------------------------------------------------------- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-/* Go's url.PathUnescape of in into out; false on a malformed escape. */
-static bool path_unescape(struct slice in, struct buf *out)
-{
-    for (size_t i = 0; i < in.len; i++) {
-        char c = in.ptr[i];
-        if (c == '%') {
-            if (in.len - i < 3)
-                return false;
-            int h = hexval(in.ptr[i + 1]), l = hexval(in.ptr[i + 2]);
-            if (h < 0 || l < 0)
-                return false;
-            c = (char)(h * 16 + l);
-            i += 2;
-        }
-        if (buf_addc(out, c) != TA_OK)
-            return false;
-    }
-    return true;
-}
-
 /* The first header line named name (Go's Header.Get), or NULL. */
 static const struct slice *header_first(const struct request *req, const char *name)
 {
@@ -521,7 +492,7 @@ static enum ta_rc headers_user(const struct authcfg *cfg, const struct request *
             struct slice lk = slice_make(lowered, rest.len);
             buf_reset(&key);
             /* Malformed escapes keep the encoded key, as Go does. */
-            struct slice k = path_unescape(lk, &key) ? buf_slice(&key) : lk;
+            struct slice k = query_unescape(lk, &key, NULL) == TA_OK ? buf_slice(&key) : lk;
             if (k.ptr == NULL)
                 k = slice_make("", 0);
             rc = authn_user_add_extra(u, k, h->value, err);

@@ -65,83 +65,74 @@ void sources_tick(struct app *app)
         store_expire(app->store, clock_wall_ns());
 }
 
-struct out {
-    struct buf *b;
-    enum ta_rc rc;
-};
-
-static void one(struct out *o, const char *name, const char *type, const char *help, double v)
-{
-    if (o->rc == TA_OK)
-        o->rc = buf_addf(o->b, "# HELP %s %s\n# TYPE %s %s\n%s %.17g\n", name, help, name, type,
-                         name, v);
-}
-
-static void store_metrics(struct out *o, struct store *st)
+static void store_metrics(struct promtext *o, struct store *st)
 {
     struct store_stats s;
     store_get_stats(st, &s);
-    one(o, "tempo_adapter_store_spans", "gauge", "Spans held by the embedded store.",
-        (double)s.spans);
-    one(o, "tempo_adapter_store_traces", "gauge", "Trace ids indexed by the embedded store.",
-        (double)s.traces);
-    one(o, "tempo_adapter_store_bytes", "gauge", "Memory held by the embedded store.",
-        (double)s.bytes);
-    one(o, "tempo_adapter_store_received_spans_total", "counter", "Spans received over OTLP.",
-        (double)s.received);
-    one(o, "tempo_adapter_store_stored_spans_total", "counter", "Spans stored.", (double)s.stored);
-    one(o, "tempo_adapter_store_rejected_spans_total", "counter",
-        "Spans refused as invalid (bad ids or times, refused requests).", (double)s.rejected);
-    one(o, "tempo_adapter_store_dropped_spans_total", "counter",
+    promtext_one(o, "tempo_adapter_store_spans", "gauge", "Spans held by the embedded store.",
+                 (double)s.spans);
+    promtext_one(o, "tempo_adapter_store_traces", "gauge",
+                 "Trace ids indexed by the embedded store.", (double)s.traces);
+    promtext_one(o, "tempo_adapter_store_bytes", "gauge", "Memory held by the embedded store.",
+                 (double)s.bytes);
+    promtext_one(o, "tempo_adapter_store_received_spans_total", "counter",
+                 "Spans received over OTLP.", (double)s.received);
+    promtext_one(o, "tempo_adapter_store_stored_spans_total", "counter", "Spans stored.",
+                 (double)s.stored);
+    promtext_one(o, "tempo_adapter_store_rejected_spans_total", "counter",
+                 "Spans refused as invalid (bad ids or times, refused requests).",
+                 (double)s.rejected);
+    promtext_one(
+        o, "tempo_adapter_store_dropped_spans_total", "counter",
         "Spans evicted early because --embedded-max-spans (or the memory bound) was reached.",
         (double)s.dropped);
-    one(o, "tempo_adapter_store_expired_spans_total", "counter",
-        "Spans evicted after the retention.", (double)s.expired);
-    one(o, "tempo_adapter_store_too_old_spans_total", "counter",
-        "Spans that arrived older than the retention and were not stored.", (double)s.too_old);
-    one(o, "tempo_adapter_store_duplicate_spans_total", "counter",
-        "Spans received again (client retries) and not stored twice.", (double)s.duplicates);
+    promtext_one(o, "tempo_adapter_store_expired_spans_total", "counter",
+                 "Spans evicted after the retention.", (double)s.expired);
+    promtext_one(o, "tempo_adapter_store_too_old_spans_total", "counter",
+                 "Spans that arrived older than the retention and were not stored.",
+                 (double)s.too_old);
+    promtext_one(o, "tempo_adapter_store_duplicate_spans_total", "counter",
+                 "Spans received again (client retries) and not stored twice.",
+                 (double)s.duplicates);
 }
 
-static void tempo_metrics(struct out *o, struct tempo_source *ts)
+static void tempo_metrics(struct promtext *o, struct tempo_source *ts)
 {
     struct tempo_source_stats s;
     tempo_source_get_stats(ts, &s);
-    one(o, "tempo_adapter_tempo_evaluations_total", "counter", "Evaluations sent to Tempo.",
-        (double)s.evaluations);
-    one(o, "tempo_adapter_tempo_evaluation_failures_total", "counter",
-        "Evaluations that failed against Tempo.", (double)s.failures);
-    one(o, "tempo_adapter_tempo_queries_total", "counter",
-        "TraceQL queries planned (before identical ones are shared).", (double)s.queries);
-    one(o, "tempo_adapter_tempo_partial_answers_total", "counter",
-        "Answers Tempo marked PARTIAL (used anyway).", (double)s.partial);
-    one(o, "tempo_adapter_tempo_quantile_probes_total", "counter",
-        "Count probes made to refine quantiles.", (double)s.quantile_probes);
-    one(o, "tempo_adapter_tempo_traces_fetched_total", "counter",
-        "Traces fetched for exact io_share.", (double)s.traces_fetched);
-    one(o, "tempo_adapter_tempo_traces_missing_total", "counter",
-        "Traces not found (404 or empty) for exact io_share.", (double)s.traces_missing);
-    one(o, "tempo_adapter_tempo_traces_failed_total", "counter",
-        "Trace fetches that failed for exact io_share.", (double)s.traces_failed);
-    one(o, "tempo_adapter_tempo_http_requests_total", "counter",
-        "HTTP requests sent to Tempo, retries included.", (double)s.client.requests);
-    one(o, "tempo_adapter_tempo_http_retries_total", "counter", "Retried Tempo requests.",
-        (double)s.client.retries);
-    one(o, "tempo_adapter_tempo_shared_queries_total", "counter",
-        "Queries answered by an identical query already in flight or just answered.",
-        (double)(s.client.shared + s.client.memo_hits));
-    one(o, "tempo_adapter_tempo_received_bytes_total", "counter", "Body bytes received from Tempo.",
-        (double)s.client.bytes);
+    promtext_one(o, "tempo_adapter_tempo_evaluations_total", "counter",
+                 "Evaluations sent to Tempo.", (double)s.evaluations);
+    promtext_one(o, "tempo_adapter_tempo_evaluation_failures_total", "counter",
+                 "Evaluations that failed against Tempo.", (double)s.failures);
+    promtext_one(o, "tempo_adapter_tempo_queries_total", "counter",
+                 "TraceQL queries planned (before identical ones are shared).", (double)s.queries);
+    promtext_one(o, "tempo_adapter_tempo_partial_answers_total", "counter",
+                 "Answers Tempo marked PARTIAL (used anyway).", (double)s.partial);
+    promtext_one(o, "tempo_adapter_tempo_quantile_probes_total", "counter",
+                 "Count probes made to refine quantiles.", (double)s.quantile_probes);
+    promtext_one(o, "tempo_adapter_tempo_traces_fetched_total", "counter",
+                 "Traces fetched for exact io_share.", (double)s.traces_fetched);
+    promtext_one(o, "tempo_adapter_tempo_traces_missing_total", "counter",
+                 "Traces not found (404 or empty) for exact io_share.", (double)s.traces_missing);
+    promtext_one(o, "tempo_adapter_tempo_traces_failed_total", "counter",
+                 "Trace fetches that failed for exact io_share.", (double)s.traces_failed);
+    promtext_one(o, "tempo_adapter_tempo_http_requests_total", "counter",
+                 "HTTP requests sent to Tempo, retries included.", (double)s.client.requests);
+    promtext_one(o, "tempo_adapter_tempo_http_retries_total", "counter", "Retried Tempo requests.",
+                 (double)s.client.retries);
+    promtext_one(o, "tempo_adapter_tempo_shared_queries_total", "counter",
+                 "Queries answered by an identical query already in flight or just answered.",
+                 (double)(s.client.shared + s.client.memo_hits));
+    promtext_one(o, "tempo_adapter_tempo_received_bytes_total", "counter",
+                 "Body bytes received from Tempo.", (double)s.client.bytes);
 }
 
-enum ta_rc sources_render_metrics(struct app *app, struct buf *out)
+void sources_render_metrics(struct app *app, struct promtext *out)
 {
-    struct out o = { out, TA_OK };
     if (app->store)
-        store_metrics(&o, app->store);
+        store_metrics(out, app->store);
     if (app->tempo)
-        tempo_metrics(&o, app->tempo);
-    return o.rc;
+        tempo_metrics(out, app->tempo);
 }
 
 void sources_free(struct app *app)

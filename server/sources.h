@@ -14,6 +14,7 @@
 #include "apis/base/ta_err.h"
 #include "rules/rules.h"
 #include "server/app.h"
+#include "server/promtext.h"
 
 #define SOURCES_TEMPO_QUERY_DELAY_NS    (30LL * 1000000000LL) /* Tempo 3's query_end_cutoff */
 #define SOURCES_EMBEDDED_QUERY_DELAY_NS (5LL * 1000000000LL)
@@ -25,7 +26,8 @@ enum ta_rc sources_start(struct app *app, const struct rules *rules, struct ta_e
 int64_t sources_query_delay_ns(const struct app *app);
 void sources_rules_changed(struct app *app, const struct rules *rules);
 void sources_tick(struct app *app);
-TA_MUST_CHECK enum ta_rc sources_render_metrics(struct app *app, struct buf *out);
+/* Appends the source's counters (store or Tempo) to the /metrics page. */
+void sources_render_metrics(struct app *app, struct promtext *out);
 void sources_free(struct app *app);
 
 #endif

@@ -473,17 +473,6 @@ struct search_priv {
     struct tempo_search_trace *traces;
 };
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 enum ta_rc tempo_trace_id_parse(struct slice hex, uint8_t out[16], struct ta_err *err)
 {
     if (hex.len == 0)
@@ -493,7 +482,7 @@ enum ta_rc tempo_trace_id_parse(struct slice hex, uint8_t out[16], struct ta_err
     memset(out, 0, 16);
     /* digit k from the right goes to nibble k from the right */
     for (size_t k = 0; k < hex.len; k++) {
-        int v = hexval(hex.ptr[hex.len - 1 - k]);
+        int v = parse_hex_digit(hex.ptr[hex.len - 1 - k]);
         if (v < 0)
             return ta_err_set(err, TA_INVALID, "trace id: invalid hex digit at position %zu",
                               hex.len - 1 - k);

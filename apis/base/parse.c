@@ -186,7 +186,7 @@ enum ta_rc parse_duration_ns(struct slice s, int64_t min_ns, int64_t max_ns, int
     return TA_OK;
 }
 
-static int hexval(char c)
+int parse_hex_digit(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -202,7 +202,7 @@ enum ta_rc parse_hex(struct slice s, uint8_t *out, size_t n, struct ta_err *err)
     if (s.len != 2 * n)
         return ta_err_set(err, TA_INVALID, "expected %zu hex digits, got %zu", 2 * n, s.len);
     for (size_t i = 0; i < n; i++) {
-        int hi = hexval(s.ptr[2 * i]), lo = hexval(s.ptr[2 * i + 1]);
+        int hi = parse_hex_digit(s.ptr[2 * i]), lo = parse_hex_digit(s.ptr[2 * i + 1]);
         if (hi < 0 || lo < 0)
             return ta_err_set(err, TA_INVALID, "invalid hex digit at position %zu",
                               hi < 0 ? 2 * i : 2 * i + 1);

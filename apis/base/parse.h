@@ -26,6 +26,8 @@ enum ta_rc parse_double(struct slice s, double min, double max, double *out, str
  * [min_ns, max_ns]. */
 enum ta_rc parse_duration_ns(struct slice s, int64_t min_ns, int64_t max_ns, int64_t *out_ns,
                              struct ta_err *err);
+/* The value of one hex digit (either case), or -1. */
+int parse_hex_digit(char c);
 /* Exactly 2*n hex digits (either case) into n bytes. */
 enum ta_rc parse_hex(struct slice s, uint8_t *out, size_t n, struct ta_err *err);
 /* Standard base64 (padding optional) into at most cap bytes; *len gets the decoded length. */

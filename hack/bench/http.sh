@@ -11,6 +11,7 @@ BIN=${1:-bin}
 RUNS=${RUNS:-3}
 DURATION=${DURATION:-10s}
 WORK=$(mktemp -d)
+chmod 755 "$WORK" # nginx's workers run unprivileged and must read the reference files
 PORT=18643
 NGINX_PORT=18644
 pids=()
@@ -35,8 +36,11 @@ rss_idle=$(awk '/VmRSS/ {print $2}' /proc/$adapter/status)
 
 # nginx with the adapter's own certificate, TLS 1.2/1.3, keep-alive, 2 workers (one per core).
 mkdir -p "$WORK/nginx"
+chmod 755 "$WORK/nginx"
 printf '{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"the server could not find the requested resource","reason":"NotFound","details":{},"code":404}' >"$WORK/nginx/404.json"
 curl -sk "https://127.0.0.1:$PORT/apis/external.metrics.k8s.io/v1beta1" >"$WORK/nginx/resources.json"
+chmod 644 "$WORK/nginx/"*
+
 cat >"$WORK/nginx.conf" <<CONF
 worker_processes 2;
 pid $WORK/nginx.pid;
@@ -59,6 +63,12 @@ CONF
 "$NGINX" -c "$WORK/nginx.conf" -g 'daemon off;' &
 pids+=($!)
 for _ in $(seq 1 50); do curl -sk "https://127.0.0.1:$NGINX_PORT/x" >/dev/null 2>&1 && break; sleep 0.1; done
+# both servers must give the same status for each path, or the comparison is void
+for path in /apis/nothing/here /apis/external.metrics.k8s.io/v1beta1; do
+  a=$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$PORT$path")
+  n=$(curl -sk -o /dev/null -w '%{http_code}' "https://127.0.0.1:$NGINX_PORT$path")
+  [ "$a" = "$n" ] || { echo "reference mismatch on $path: adapter $a, nginx $n" >&2; exit 1; }
+done
 
 # One wrk run: prints "<requests/s> <p99 ms>".
 run_wrk() {

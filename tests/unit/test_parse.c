@@ -261,3 +261,15 @@ Test(parse, base64_errors)
     cr_assert_eq(parse_base64(SLICE_LIT("aGU="), out, sizeof(out), &len, &err), TA_OK);
     cr_assert_eq(len, 2);
 }
+
+Test(parse, hex_digit_values_both_cases_and_rejects_the_rest)
+{
+    cr_assert_eq(parse_hex_digit('0'), 0);
+    cr_assert_eq(parse_hex_digit('9'), 9);
+    cr_assert_eq(parse_hex_digit('a'), 10);
+    cr_assert_eq(parse_hex_digit('F'), 15);
+    cr_assert_eq(parse_hex_digit('g'), -1);
+    cr_assert_eq(parse_hex_digit('/'), -1);
+    cr_assert_eq(parse_hex_digit('\0'), -1);
+    cr_assert_eq(parse_hex_digit((char)0xC3), -1);
+}

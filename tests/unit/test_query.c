@@ -289,3 +289,23 @@ Test(query, quote_worst_case_fits_its_size)
     query_quote(slice_make(big, sizeof(big)), 16, out, sizeof(out));
     cr_assert_eq(strlen(out), 2 + 16 * 4 + 3);
 }
+
+Test(query, unescape_is_go_path_unescape_with_slash_and_nul)
+{
+    struct buf b;
+    buf_init(&b, 64);
+    /* the aggregator's X-Remote-Extra-Authentication.kubernetes.io%2fpod-name */
+    cr_assert_eq(query_unescape(SLICE_LIT("authentication.kubernetes.io%2fpod-name"), &b, NULL),
+                 TA_OK);
+    cr_assert_str_eq(buf_cstr(&b), "authentication.kubernetes.io/pod-name");
+    buf_reset(&b);
+    cr_assert_eq(query_unescape(SLICE_LIT("a+b%00c"), &b, NULL), TA_OK);
+    cr_assert_eq(b.len, 5, "'+' is kept and %%00 decodes to a NUL byte");
+    cr_assert_eq(memcmp(b.data, "a+b\0c", 5), 0);
+    buf_reset(&b);
+    struct ta_err err = { 0 };
+    cr_assert_eq(query_unescape(SLICE_LIT("bad%zz"), &b, &err), TA_INVALID);
+    cr_assert_str_eq(err.msg, "invalid URL escape \"%zz\"");
+    cr_assert_eq(b.len, 0, "a bad escape leaves the output untouched");
+    buf_free(&b);
+}
