@@ -11,6 +11,7 @@
 #   make image      the container image (Dockerfile) with docker or podman; IMAGE=name:tag
 
 CC       ?= gcc
+NPROC    := $(shell nproc 2>/dev/null || echo 2)
 PYTHON   ?= /usr/bin/python3
 SAN      ?=
 BUILD    ?= build/$(if $(SAN),$(SAN),release)
@@ -47,7 +48,8 @@ EMBED    := $(wildcard go-compatible-openapi/*.json rules/default.yaml)
 
 .PHONY: all deps build run test unit integration asan tsan valgrind bench format lint clean image
 .SECONDARY: # keep the test objects between runs
-all: deps build
+all: deps
+	@$(MAKE) --no-print-directory -j$(NPROC) build
 
 deps:
 	@hack/install-deps.sh
@@ -85,8 +87,10 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(UT_HOBJ) $(BUILD)/libta.a
 run: all
 	hack/run.sh
 
-test: deps build $(UT_BIN)
-	@$(MAKE) --no-print-directory unit integration
+test: deps
+	@$(MAKE) --no-print-directory -j$(NPROC) build $(UT_BIN)
+	@$(MAKE) --no-print-directory -j1 unit
+	@$(MAKE) --no-print-directory -j1 integration
 
 unit: $(UT_BIN)
 	@hack/run-unit.sh $(UT_BIN)
@@ -103,6 +107,7 @@ asan:
 TSAN_UNIT := test_cache test_store
 tsan:
 	@$(MAKE) --no-print-directory SAN=tsan build
+	@mkdir -p build/tsan/tests
 	@for t in $(TSAN_UNIT); do \
 	  $(CC) $(CSTD) -O1 -g -fsanitize=thread -I. -Itests/unit/tsan_shim -pthread \
 	    -o build/tsan/tests/$$t-tsan tests/unit/$$t.c build/tsan/libta.a $(LIBS) && \

@@ -110,8 +110,12 @@ enum ta_rc file_mkdir_p(const char *path, mode_t mode, struct ta_err *err)
             continue;
         char saved = p[i];
         p[i] = '\0';
-        if (mkdir(p, mode) != 0 && errno != EEXIST) {
-            rc = io_fail(err, "cannot create directory", p, errno);
+        int e = mkdir(p, mode) == 0 ? 0 : errno;
+        struct stat st;
+        if (e == EEXIST && stat(p, &st) == 0 && S_ISDIR(st.st_mode))
+            e = 0; /* EEXIST is fine only for a directory, not for a file in the way */
+        if (e != 0) {
+            rc = io_fail(err, "cannot create directory", p, e);
             break;
         }
         p[i] = saved;

@@ -471,6 +471,7 @@ enum ta_rc http_server_start(const struct http_listen_config *cfg, struct http_s
     };
     struct MHD_OptionItem none[] = { { MHD_OPTION_END, 0, NULL } };
     unsigned int threads = cfg->threads > 1 ? cfg->threads : 1;
+    *out = s; /* before the daemon's threads exist: a handler may read it through its app */
     s->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_access, s, MHD_OPTION_SOCK_ADDR,
         (const struct sockaddr *)&cfg->addr.ss, MHD_OPTION_URI_LOG_CALLBACK, on_uri, s,
@@ -485,10 +486,10 @@ enum ta_rc http_server_start(const struct http_listen_config *cfg, struct http_s
         netaddr_format((const struct sockaddr *)&cfg->addr.ss, where);
         pthread_mutex_destroy(&s->shared.mu);
         free(s);
+        *out = NULL;
         return ta_err_set(err, TA_IO, "%s: cannot listen on %s (in use, or not permitted?)",
                           cfg->name, where);
     }
-    *out = s;
     return TA_OK;
 }
 

@@ -46,6 +46,8 @@ struct http_listen_config {
     void (*error_body)(int status, const char *message, struct buf *out, const char **content_type);
 };
 
+/* Starts listening. *out is set before the first thread starts (so a handler may find the
+ * server through its app); on failure it is NULL again. */
 enum ta_rc http_server_start(const struct http_listen_config *cfg, struct http_server **out,
                              struct ta_err *err);
 /* The port actually bound (useful with port 0). */

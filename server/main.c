@@ -156,26 +156,11 @@ static enum ta_rc start_tls(struct app *app, struct ta_err *err)
     return start_self_signed(f, err);
 }
 
-static enum ta_rc start_listeners(struct app *app, struct ta_err *err)
+/* The OTLP receiver (embedded store only) starts first: the API handler reads
+ * app->otlp_server for /metrics, so it must be set before the API's threads exist. */
+static enum ta_rc start_otlp(struct app *app, struct ta_err *err)
 {
     const struct flags *f = app->flags;
-    struct http_listen_config api = {
-        .name = "api",
-        .tls = true,
-        .threads = cpu_count(),
-        .body_max = API_BODY_MAX,
-        .handler = api_handle,
-        .app = app,
-        .error_body = api_error_body,
-    };
-    enum ta_rc rc = netaddr_from_host_port(f->bind_address, f->secure_port, &api.addr, err);
-    if (rc != TA_OK)
-        return ta_err_prefix(err, "--bind-address");
-    rc = http_server_start(&api, &app->api_server, err);
-    if (rc != TA_OK)
-        return rc;
-    LOG_INFO("serving external.metrics.k8s.io/v1beta1 on https://%s:%d", f->bind_address,
-             http_server_port(app->api_server));
     if (!app->store || !f->otlp_bind_address || !f->otlp_bind_address[0])
         return TA_OK;
     struct http_listen_config otlp = {
@@ -186,12 +171,37 @@ static enum ta_rc start_listeners(struct app *app, struct ta_err *err)
         .handler = ingest_handle,
         .app = app,
     };
-    rc = netaddr_parse(f->otlp_bind_address, &otlp.addr, err);
+    enum ta_rc rc = netaddr_parse(f->otlp_bind_address, &otlp.addr, err);
     if (rc != TA_OK)
         return ta_err_prefix(err, "--otlp-bind-address");
     rc = http_server_start(&otlp, &app->otlp_server, err);
     if (rc == TA_OK)
         LOG_INFO("receiving OTLP/HTTP traces on http://%s/v1/traces", f->otlp_bind_address);
+    return rc;
+}
+
+static enum ta_rc start_listeners(struct app *app, struct ta_err *err)
+{
+    const struct flags *f = app->flags;
+    enum ta_rc rc = start_otlp(app, err);
+    if (rc != TA_OK)
+        return rc;
+    struct http_listen_config api = {
+        .name = "api",
+        .tls = true,
+        .threads = cpu_count(),
+        .body_max = API_BODY_MAX,
+        .handler = api_handle,
+        .app = app,
+        .error_body = api_error_body,
+    };
+    rc = netaddr_from_host_port(f->bind_address, f->secure_port, &api.addr, err);
+    if (rc != TA_OK)
+        return ta_err_prefix(err, "--bind-address");
+    rc = http_server_start(&api, &app->api_server, err);
+    if (rc == TA_OK)
+        LOG_INFO("serving external.metrics.k8s.io/v1beta1 on https://%s:%d", f->bind_address,
+                 http_server_port(app->api_server));
     return rc;
 }
 

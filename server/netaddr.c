@@ -47,11 +47,18 @@ enum ta_rc netaddr_parse(const char *host_port, struct netaddr *out, struct ta_e
         p = slice_skip(s, (size_t)close + 2);
     } else {
         long colon = -1;
+        size_t ncolons = 0;
         for (size_t i = 0; i < s.len; i++)
-            if (s.ptr[i] == ':')
+            if (s.ptr[i] == ':') {
                 colon = (long)i;
+                ncolons++;
+            }
         if (colon < 0)
             return ta_err_set(err, TA_INVALID, "'%.64s' is not host:port", host_port);
+        if (ncolons > 1) /* "::1:80" is itself an IPv6 address: do not guess */
+            return ta_err_set(err, TA_INVALID,
+                              "'%.64s' is not host:port (write an IPv6 address as [addr]:port)",
+                              host_port);
         h = slice_head(s, (size_t)colon);
         p = slice_skip(s, (size_t)colon + 1);
     }

@@ -5,9 +5,10 @@ servers' bytes quoted in the spec, not the adapter's own output.
 """
 import hashlib
 import json
+import os
 import unittest
 
-from tests.integration.harness import AdapterTest
+from tests.integration.harness import ROOT, AdapterTest
 
 GV = "/apis/external.metrics.k8s.io/v1beta1"
 RULES = """
@@ -164,6 +165,8 @@ class DiscoveryTest(AdapterTest):
         self.assertEqual(doc["swagger"], "2.0")
         self.assertIn("io.k8s.metrics.pkg.apis.external_metrics.v1beta1.ExternalMetricValueList",
                       doc["definitions"])
+        with open(os.path.join(ROOT, "go-compatible-openapi", "v2.json"), "rb") as f:
+            self.assertEqual(r.body, f.read(), "served bytes are the file compiled in")
         r2 = self.a.get("/openapi/v2", headers={"If-None-Match": etag})
         self.assertEqual(r2.status, 304)
         self.assertEqual(r2.body, b"")
@@ -176,6 +179,10 @@ class DiscoveryTest(AdapterTest):
         url = paths["apis/external.metrics.k8s.io/v1beta1"]["serverRelativeURL"]
         g = self.a.get(url)
         self.assertEqual(g.status, 200)
+        with open(os.path.join(ROOT, "go-compatible-openapi",
+                               "v3-apis-external.metrics.k8s.io-v1beta1.json"), "rb") as f:
+            self.assertEqual(g.body, f.read())
+        json.loads(g.body)
         self.assertEqual(url.split("hash=")[1], hashlib.sha512(g.body).hexdigest().upper())
         self.assertEqual(g.headers.get("cache-control"), "public, immutable")
         moved = self.a.get("/openapi/v3/apis/external.metrics.k8s.io/v1beta1?hash=OLD")
