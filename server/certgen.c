@@ -230,9 +230,12 @@ bool certgen_covers(const char *pem, size_t len, const char *name)
 enum ta_rc certgen_check_pair(const char *cert_pem, size_t cert_len, const char *key_pem,
                               size_t key_len, struct ta_err *err)
 {
+    if (key_len > CERTGEN_PEM_MAX)
+        return ta_err_set(err, TA_TOO_LARGE, "private key PEM is larger than %d bytes",
+                          CERTGEN_PEM_MAX);
     enum ta_rc rc = TA_OK;
     X509 *c = read_cert_n(cert_pem, cert_len);
-    BIO *bio = key_len < CERTGEN_PEM_MAX ? BIO_new_mem_buf(key_pem, (int)key_len) : NULL;
+    BIO *bio = BIO_new_mem_buf(key_pem, (int)key_len);
     EVP_PKEY *k = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
     if (!c)
         rc = ta_err_set(err, TA_INVALID, "no PEM certificate found");

@@ -478,9 +478,8 @@ enum ta_rc http_server_start(const struct http_listen_config *cfg, struct http_s
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
         MHD_OPTION_CONNECTION_LIMIT, (unsigned int)HTTP_CONNECTIONS_MAX,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HTTP_IDLE_TIMEOUT_S,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_POOL_BYTES,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned int)1, MHD_OPTION_THREAD_POOL_SIZE, threads,
-        MHD_OPTION_ARRAY, cfg->tls ? tls_opts : none, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)HTTP_POOL_BYTES, MHD_OPTION_THREAD_POOL_SIZE,
+        threads, MHD_OPTION_ARRAY, cfg->tls ? tls_opts : none, MHD_OPTION_END);
     if (!s->daemon) {
         char where[64];
         netaddr_format((const struct sockaddr *)&cfg->addr.ss, where);

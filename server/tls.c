@@ -99,13 +99,16 @@ void tls_serving_shutdown(void)
     }
 }
 
+/* The names every self-signed certificate covers, before the --tls-sans ones. */
+static const char *const BASE_SANS[] = { "localhost", "127.0.0.1", "::1" };
+#define NBASE_SANS (sizeof(BASE_SANS) / sizeof(BASE_SANS[0]))
+
 /* The names the self-signed certificate must cover. */
 static size_t wanted_sans(const struct flags *f, const char **out, size_t cap)
 {
-    static const char *const base[] = { "localhost", "127.0.0.1", "::1" };
     size_t n = 0;
-    for (size_t i = 0; i < 3 && n < cap; i++)
-        out[n++] = base[i];
+    for (size_t i = 0; i < NBASE_SANS && n < cap; i++)
+        out[n++] = BASE_SANS[i];
     for (size_t i = 0; i < f->tls_sans.n && n < cap; i++)
         out[n++] = f->tls_sans.items[i];
     return n;
@@ -168,6 +171,9 @@ enum ta_rc tls_serving_load(const struct flags *f, struct buf *cert_pem, struct 
             return ta_err_prefix(err, "--tls-cert-file %s", f->tls_cert_file);
         return TA_OK;
     }
+    if (f->tls_sans.n > CERTGEN_MAX_SANS - NBASE_SANS) /* never leave a name out silently */
+        return ta_err_set(err, TA_TOO_LARGE, "--tls-sans: at most %zu names",
+                          CERTGEN_MAX_SANS - NBASE_SANS);
     struct buf crt_path, key_path;
     buf_init(&crt_path, 4096);
     buf_init(&key_path, 4096);

@@ -131,7 +131,9 @@ Test(fileio, refuses_a_file_one_byte_over_max)
 
 Test(fileio, reads_files_larger_than_one_read_call)
 {
-    enum { N = 3 * 16384 + 5 };
+    enum {
+        N = 3 * 16384 + 5
+    };
     char path[128];
     path_of(path, sizeof(path), "big");
     char *data = pattern(N);

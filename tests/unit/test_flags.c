@@ -194,3 +194,34 @@ Test(flags, empty_optional_strings_mean_not_given)
     cr_assert_str_eq(f.otlp_bind_address, "");
     flags_free(&f);
 }
+
+Test(flags, lists_hold_exactly_flags_max_list_entries)
+{
+    /* "--tls-sans=n0,n1,…" with FLAGS_MAX_LIST names, then one more; empty items do not count */
+    char list[FLAGS_MAX_LIST * 8 + 32] = "--tls-sans=,";
+    size_t used = strlen(list);
+    for (int i = 0; i < FLAGS_MAX_LIST; i++)
+        used += (size_t)snprintf(list + used, sizeof(list) - used, "%sn%d", i ? "," : "", i);
+    struct flags f;
+    const char *argv[] = { "x", list };
+    struct ta_err err = { 0 };
+    cr_assert_eq(parse(&f, &err, 2, argv), TA_OK, "%s", err.msg);
+    cr_assert_eq(f.tls_sans.n, FLAGS_MAX_LIST);
+    cr_assert_str_eq(f.tls_sans.items[FLAGS_MAX_LIST - 1], "n63");
+    flags_free(&f);
+    snprintf(list + used, sizeof(list) - used, ",n%d", FLAGS_MAX_LIST);
+    expect_error(2, argv, "--tls-sans: more than 64 entries");
+}
+
+Test(flags, a_repeatable_flag_is_taken_at_most_flags_max_list_times)
+{
+    const char *argv[FLAGS_MAX_LIST + 2] = { "x" };
+    for (int i = 1; i <= FLAGS_MAX_LIST + 1; i++)
+        argv[i] = "--tempo-header=X-A=1";
+    struct flags f;
+    struct ta_err err = { 0 };
+    cr_assert_eq(parse(&f, &err, FLAGS_MAX_LIST + 1, argv), TA_OK, "%s", err.msg);
+    cr_assert_eq(f.tempo_headers.n, FLAGS_MAX_LIST);
+    flags_free(&f);
+    expect_error(FLAGS_MAX_LIST + 2, argv, "--tempo-header: given more than 64 times");
+}

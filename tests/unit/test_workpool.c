@@ -294,5 +294,6 @@ Test(workpool, free_runs_the_queued_jobs_and_refuses_new_ones)
     pthread_join(t, NULL);
     cr_assert(atomic_load(&f.done));
     cr_assert_eq(gate_timeouts(), 0);
-    cr_assert_eq(atomic_load(&ran), 1 + 100 + accepted, "every accepted job ran before free returned");
+    cr_assert_eq(atomic_load(&ran), 1 + 100 + accepted,
+                 "every accepted job ran before free returned");
 }
