@@ -27,7 +27,7 @@ trap cleanup EXIT
 
 gcc -std=c17 -D_GNU_SOURCE -O2 -pthread -o "$WORK/auth_load" hack/bench/auth_load.c -lssl -lcrypto
 # The in-process figure (CPU per auth_check with warm caches) needs only the auth modules.
-AUTH_SRC="$(echo apis/base/*.c) server/fileio.c server/secret_file.c server/request.c \
+AUTH_SRC="$(echo apis/base/*.c) apis/query.c server/fileio.c server/secret_file.c server/request.c \
   server/authcache.c server/authcfg.c server/authn.c server/authz.c server/kubeconfig.c \
   server/kube_client.c server/auth.c"
 make -s BUILD="$WORK/lib" LIB_SRC="$AUTH_SRC" LDFLAGS=-pthread "$WORK/lib/libta.a" >/dev/null
