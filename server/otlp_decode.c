@@ -1,9 +1,11 @@
-/* otlp_decode.c — OTLP trace requests (protobuf, JSON) to span views for the embedded store.
+/* otlp_decode.c — OTLP trace requests (protobuf, JSON) to span views, for the embedded store
+ * (ingest) and for traces read back from Tempo (struct otlp_decode_opts.stored).
  *
- * Both decoders fill one struct dec: accepted spans, an arena of kept attributes (recorded
- * as offsets while it grows, turned into pointers at the end), and the rejection count. The
+ * Both decoders fill one struct dec: accepted spans, blocks of kept attributes (each span's
+ * and resource's attributes are contiguous and never move), and the rejection count. The
  * protobuf path walks the body with pbwire and never descends into values it drops; the JSON
- * path pre-scans nesting, then reads a jansson tree. Pure: any thread. */
+ * path reads a jansson tree (otlp_decode_json pre-scans nesting first). Locations for
+ * messages are formatted only when a message is written. Pure: any thread. */
 #include "server/otlp_decode.h"
 
 #include <jansson.h>
@@ -112,12 +114,22 @@ static bool keep_has(const struct otlp_keep *k, struct slice key, unsigned scope
 
 /* ---- shared decoding state ----------------------------------------------------------- */
 
+/* Kept attributes live in blocks that never move, so the attributes of a span or resource are
+ * pointed at as soon as they are complete. One run (the attributes of the span or resource
+ * being decoded) is open at a time, at the top of the newest block; a run that outgrows its
+ * block moves to a new one. Blocks stay well under malloc's mmap threshold, so a decoder that
+ * runs again reuses the memory of the last batch freed. */
+#define ARENA_BLOCK 1024 /* attributes per block (40 KiB) */
+
+struct arena_block {
+    struct arena_block *next;
+    size_t used, cap;
+    struct span_attr items[];
+};
+
 struct otlp_batch_mem {
-    struct span_attr *arena; /* kept attributes of every span and resource */
-    size_t narena, cap_arena;
-    size_t *attr_off; /* per accepted span: offset of its attributes in arena */
-    size_t *res_off;  /* per accepted span: offset of its resource attributes */
-    json_t *json;     /* JSON decoding: the tree the string slices borrow from */
+    struct arena_block *blocks; /* kept attributes of every span and resource; newest first */
+    json_t *json;               /* JSON decoding: the tree the string slices borrow from */
 };
 
 struct dec {
@@ -125,18 +137,29 @@ struct dec {
     struct otlp_batch *b;
     struct otlp_batch_mem *m;
     size_t cap_spans;
-    uint64_t seen; /* spans met, accepted or rejected */
+    size_t run;       /* attributes in the open run */
+    uint64_t seen;    /* spans met, accepted or rejected */
+    size_t max_spans; /* opts, defaults applied */
+    size_t max_attrs;
+    bool stored;
+    enum ta_rc rc; /* stored: TA_INVALID once a span failed (its message is in err) */
     struct ta_err *err;
 };
 
-static void dec_init(struct dec *d, const struct otlp_keep *keep, struct ta_err *err)
+static void dec_init(struct dec *d, const struct otlp_decode_opts *opts,
+                     const struct otlp_keep *keep, struct ta_err *err)
 {
     d->keep = keep;
     d->b = ta_xcalloc(1, sizeof(*d->b));
     d->m = ta_xcalloc(1, sizeof(*d->m));
     d->b->mem = d->m;
     d->cap_spans = 0;
+    d->run = 0;
     d->seen = 0;
+    d->max_spans = opts && opts->max_spans ? opts->max_spans : OTLP_MAX_SPANS_PER_REQUEST;
+    d->max_attrs = opts && opts->max_attrs ? opts->max_attrs : OTLP_MAX_ATTRS_PER_SPAN;
+    d->stored = opts && opts->stored;
+    d->rc = TA_OK;
     d->err = err;
 }
 
@@ -144,79 +167,122 @@ void otlp_batch_free(struct otlp_batch *b)
 {
     if (!b)
         return;
+    /* the tree's many small objects go first: freeing the large arrays after them lets
+     * malloc consolidate here rather than in the next decode */
+    if (b->mem && b->mem->json)
+        json_decref(b->mem->json);
     if (b->mem) {
-        free(b->mem->arena);
-        free(b->mem->attr_off);
-        free(b->mem->res_off);
-        if (b->mem->json)
-            json_decref(b->mem->json);
+        struct arena_block *blk = b->mem->blocks;
+        while (blk) {
+            struct arena_block *next = blk->next;
+            free(blk);
+            blk = next;
+        }
         free(b->mem);
     }
     free(b->spans);
     free(b);
 }
 
-/* Turns arena offsets into pointers; called once all spans are in. */
-static struct otlp_batch *dec_finish(struct dec *d)
-{
-    struct otlp_batch *b = d->b;
-    struct otlp_batch_mem *m = d->m;
-    for (size_t i = 0; i < b->n; i++) {
-        b->spans[i].attrs.items = b->spans[i].attrs.n ? m->arena + m->attr_off[i] : NULL;
-        b->spans[i].resource.items = b->spans[i].resource.n ? m->arena + m->res_off[i] : NULL;
-    }
-    free(m->attr_off);
-    free(m->res_off);
-    m->attr_off = m->res_off = NULL;
-    return b;
-}
-
 /* Counts one more span against the request limit. */
 static enum ta_rc dec_count_span(struct dec *d)
 {
-    if (++d->seen > OTLP_MAX_SPANS_PER_REQUEST)
-        return ta_err_set(d->err, TA_TOO_LARGE, "request has more than %d spans",
-                          OTLP_MAX_SPANS_PER_REQUEST);
+    if (++d->seen > d->max_spans)
+        return ta_err_set(d->err, TA_TOO_LARGE, "request has more than %zu spans", d->max_spans);
     return TA_OK;
 }
 
-static void dec_push_attr(struct dec *d, struct slice key, const struct attr_value *v)
+/* Stored mode: more than max_attrs attribute entries at loc fail the decode. */
+static enum ta_rc dec_too_many_attrs(struct dec *d, const char *loc)
 {
-    struct otlp_batch_mem *m = d->m;
-    if (m->narena == m->cap_arena) {
-        m->cap_arena = m->cap_arena ? 2 * m->cap_arena : 256;
-        m->arena = ta_xreallocarray(m->arena, m->cap_arena, sizeof(*m->arena));
-    }
-    m->arena[m->narena].key = key;
-    m->arena[m->narena].value = *v;
-    m->narena++;
+    return ta_err_set(d->err, TA_INVALID, "%s.attributes: more than %zu attributes", loc,
+                      d->max_attrs);
 }
 
-/* Appends an accepted span whose kept attributes are arena[attr_off ...] and whose resource
- * attributes are arena[res_off, res_off + nres). */
-static void dec_push_span(struct dec *d, const struct span *s, size_t attr_off, size_t res_off,
-                          uint32_t nres)
+/* Appends to the open run. */
+static void dec_push_attr(struct dec *d, struct slice key, const struct attr_value *v)
+{
+    struct arena_block *blk = d->m->blocks;
+    if (!blk || blk->used == blk->cap) {
+        /* the run already fits in memory: twice its size cannot overflow */
+        size_t cap = d->run < ARENA_BLOCK / 2 ? ARENA_BLOCK : 2 * (d->run + 1);
+        struct arena_block *nb = ta_xmalloc(sizeof(*nb) + cap * sizeof(nb->items[0]));
+        nb->next = blk;
+        nb->cap = cap;
+        nb->used = d->run;
+        if (d->run) {
+            blk->used -= d->run;
+            memcpy(nb->items, blk->items + blk->used, d->run * sizeof(nb->items[0]));
+        }
+        d->m->blocks = blk = nb;
+    }
+    blk->items[blk->used].key = key;
+    blk->items[blk->used].value = *v;
+    blk->used++;
+    d->run++;
+}
+
+/* Closes the open run and returns its attributes (none: NULL, 0). */
+static struct span_attrs dec_attrs_take(struct dec *d)
+{
+    struct span_attrs a = { NULL, 0 };
+    if (d->run) {
+        a.items = d->m->blocks->items + d->m->blocks->used - d->run;
+        a.n = (uint32_t)d->run;
+    }
+    d->run = 0;
+    return a;
+}
+
+/* Drops the open run (the attributes of a rejected span). */
+static void dec_attrs_drop(struct dec *d)
+{
+    if (d->run)
+        d->m->blocks->used -= d->run;
+    d->run = 0;
+}
+
+/* Appends an accepted span, its attributes and resource already set. */
+static void dec_push_span(struct dec *d, const struct span *s)
 {
     struct otlp_batch *b = d->b;
-    struct otlp_batch_mem *m = d->m;
     if (b->n == d->cap_spans) {
         d->cap_spans = d->cap_spans ? 2 * d->cap_spans : 64;
         b->spans = ta_xreallocarray(b->spans, d->cap_spans, sizeof(*b->spans));
-        m->attr_off = ta_xreallocarray(m->attr_off, d->cap_spans, sizeof(*m->attr_off));
-        m->res_off = ta_xreallocarray(m->res_off, d->cap_spans, sizeof(*m->res_off));
     }
-    b->spans[b->n] = *s;
-    b->spans[b->n].resource.n = nres;
-    m->attr_off[b->n] = attr_off;
-    m->res_off[b->n] = res_off;
-    b->n++;
+    b->spans[b->n++] = *s;
 }
 
-/* Counts a rejected span; the first reason is kept with its location. */
-static void dec_reject(struct dec *d, const char *loc, const char *fmt, ...) TA_PRINTF(3, 4);
-static void dec_reject(struct dec *d, const char *loc, const char *fmt, ...)
+/* Formats a location ("resourceSpans[0].scopeSpans[1]") for messages; truncation is fine. */
+static void locf(char *dst, size_t cap, const char *fmt, ...) TA_PRINTF(3, 4);
+static void locf(char *dst, size_t cap, const char *fmt, ...)
 {
-    if (d->b->rejected++ > 0)
+    va_list ap;
+    va_start(ap, fmt);
+    if (vsnprintf(dst, cap, fmt, ap) < 0)
+        dst[0] = '\0';
+    va_end(ap);
+}
+
+/* Where a span is: "<scope>.spans[<k>]". Formatted only when a message needs it, since
+ * printf for every span would cost as much as decoding it. */
+struct span_loc {
+    const char *scope; /* "resource_spans[0].scope_spans[1]" or "resourceSpans[0].scopeSpans[1]" */
+    size_t k;
+};
+
+static void span_loc_fmt(const struct span_loc *at, char *dst, size_t cap)
+{
+    locf(dst, cap, "%s.spans[%zu]", at->scope, at->k);
+}
+
+/* Counts a rejected span; the first reason is kept with its location. Stored mode: fails the
+ * decode instead (d->rc, the message in err). */
+static void dec_reject(struct dec *d, const struct span_loc *at, const char *fmt, ...)
+    TA_PRINTF(3, 4);
+static void dec_reject(struct dec *d, const struct span_loc *at, const char *fmt, ...)
+{
+    if (d->stored ? d->rc != TA_OK : d->b->rejected++ > 0)
         return;
     char why[TA_ERR_MSG_MAX];
     va_list ap;
@@ -225,6 +291,12 @@ static void dec_reject(struct dec *d, const char *loc, const char *fmt, ...)
     va_end(ap);
     if (n < 0)
         why[0] = '\0';
+    char loc[LOC_MAX];
+    span_loc_fmt(at, loc, sizeof(loc));
+    if (d->stored) {
+        d->rc = ta_err_set(d->err, TA_INVALID, "%s: %s", loc, why);
+        return;
+    }
     n = snprintf(d->b->reject_msg, sizeof(d->b->reject_msg), "%s: %s", loc, why);
     if (n < 0)
         d->b->reject_msg[0] = '\0';
@@ -259,59 +331,65 @@ struct raw_span {
     struct slice name;
 };
 
-/* Validates r; on success fills *s (without attributes) and returns true, otherwise counts
- * the rejection and returns false. */
-static bool dec_check_span(struct dec *d, const struct raw_span *r, const char *loc, struct span *s)
+/* A trace or span id of len decoded bytes must be want bytes and not all zero; stored mode
+ * also keeps an empty or all-zero one. Otherwise rejects the span and returns false. */
+static bool dec_check_id(struct dec *d, const struct span_loc *at, const char *what,
+                         const uint8_t *id, size_t len, size_t want)
 {
-    if (r->trace_len != 16) {
-        if (r->trace_len == SIZE_MAX)
-            dec_reject(d, loc, "trace id is neither hex nor base64 of 16 bytes");
+    if (len != want && !(d->stored && len == 0)) {
+        if (len == SIZE_MAX)
+            dec_reject(d, at, "%s id is neither hex nor base64 of %zu bytes", what, want);
         else
-            dec_reject(d, loc, "trace id must be 16 bytes, got %zu", r->trace_len);
+            dec_reject(d, at, "%s id must be %zu bytes, got %zu", what, want, len);
         return false;
     }
-    if (all_zero(r->trace_id, 16)) {
-        dec_reject(d, loc, "trace id is all zero");
+    if (!d->stored && all_zero(id, want)) {
+        dec_reject(d, at, "%s id is all zero", what);
         return false;
     }
-    if (r->span_len != 8) {
-        if (r->span_len == SIZE_MAX)
-            dec_reject(d, loc, "span id is neither hex nor base64 of 8 bytes");
-        else
-            dec_reject(d, loc, "span id must be 8 bytes, got %zu", r->span_len);
+    return true;
+}
+
+/* Validates r; on success fills *s (without attributes) and returns true, otherwise counts
+ * the rejection (stored: sets d->rc) and returns false. */
+static bool dec_check_span(struct dec *d, const struct raw_span *r, const struct span_loc *at,
+                           struct span *s)
+{
+    if (!dec_check_id(d, at, "trace", r->trace_id, r->trace_len, 16) ||
+        !dec_check_id(d, at, "span", r->span_id, r->span_len, 8))
         return false;
-    }
-    if (all_zero(r->span_id, 8)) {
-        dec_reject(d, loc, "span id is all zero");
-        return false;
-    }
     if (r->parent_len != 0 && r->parent_len != 8) {
         if (r->parent_len == SIZE_MAX)
-            dec_reject(d, loc, "parent span id is neither hex nor base64 of 8 bytes");
+            dec_reject(d, at, "parent span id is neither hex nor base64 of 8 bytes");
         else
-            dec_reject(d, loc, "parent span id must be empty or 8 bytes, got %zu", r->parent_len);
+            dec_reject(d, at, "parent span id must be empty or 8 bytes, got %zu", r->parent_len);
         return false;
     }
     if (r->kind_bad || r->kind > SPAN_KIND_CONSUMER) {
-        dec_reject(d, loc, "unknown span kind");
+        dec_reject(d, at, "unknown span kind");
         return false;
     }
     if (r->status_bad || r->status > SPAN_STATUS_ERROR) {
-        dec_reject(d, loc, "unknown status code");
+        dec_reject(d, at, "unknown status code");
         return false;
     }
-    if (r->start_ns < (uint64_t)OTLP_MIN_TIME_NS || r->start_ns >= (uint64_t)OTLP_MAX_TIME_NS) {
-        dec_reject(d, loc, "start time %llu ns is outside the years 2000-2099",
+    if (d->stored) { /* times need only fit in int64; end < start is clamped below */
+        if (r->start_ns > INT64_MAX || r->end_ns > INT64_MAX) {
+            dec_reject(d, at, "%s time is over 2^63-1 ns",
+                       r->start_ns > INT64_MAX ? "start" : "end");
+            return false;
+        }
+    } else if (r->start_ns < (uint64_t)OTLP_MIN_TIME_NS ||
+               r->start_ns >= (uint64_t)OTLP_MAX_TIME_NS) {
+        dec_reject(d, at, "start time %llu ns is outside the years 2000-2099",
                    (unsigned long long)r->start_ns);
         return false;
-    }
-    if (r->end_ns >= (uint64_t)OTLP_MAX_TIME_NS) {
-        dec_reject(d, loc, "end time %llu ns is outside the years 2000-2099",
+    } else if (r->end_ns >= (uint64_t)OTLP_MAX_TIME_NS) {
+        dec_reject(d, at, "end time %llu ns is outside the years 2000-2099",
                    (unsigned long long)r->end_ns);
         return false;
-    }
-    if (r->end_ns < r->start_ns) {
-        dec_reject(d, loc, "end time is before start time");
+    } else if (r->end_ns < r->start_ns) {
+        dec_reject(d, at, "end time is before start time");
         return false;
     }
     memset(s, 0, sizeof(*s));
@@ -320,22 +398,27 @@ static bool dec_check_span(struct dec *d, const struct raw_span *r, const char *
     if (r->parent_len == 8)
         memcpy(s->parent_span_id, r->parent, 8);
     s->start_ns = (int64_t)r->start_ns;
-    s->end_ns = (int64_t)r->end_ns;
+    s->end_ns = (int64_t)(r->end_ns < r->start_ns ? r->start_ns : r->end_ns); /* stored mode */
     s->kind = (enum span_kind)r->kind;
     s->status = (enum span_status)r->status;
     s->name = clip_string(r->name);
     return true;
 }
 
-/* Formats a location ("resourceSpans[0].scopeSpans[1]") for messages; truncation is fine. */
-static void locf(char *dst, size_t cap, const char *fmt, ...) TA_PRINTF(3, 4);
-static void locf(char *dst, size_t cap, const char *fmt, ...)
+/* Ends a span whose attributes are the open run: appends it, or drops the run when the span
+ * is rejected. TA_OK unless stored mode failed the span. */
+static enum ta_rc dec_end_span(struct dec *d, const struct raw_span *raw, const struct span_loc *at,
+                               const struct span_attrs *res)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    if (vsnprintf(dst, cap, fmt, ap) < 0)
-        dst[0] = '\0';
-    va_end(ap);
+    struct span s;
+    if (!dec_check_span(d, raw, at, &s)) {
+        dec_attrs_drop(d);
+        return d->rc;
+    }
+    s.attrs = dec_attrs_take(d);
+    s.resource = *res;
+    dec_push_span(d, &s);
+    return TA_OK;
 }
 
 /* ---- protobuf ------------------------------------------------------------------------ */
@@ -439,12 +522,14 @@ static enum ta_rc pb_keyvalue(struct dec *d, const struct pbwire *parent, struct
     return TA_OK;
 }
 
-/* Resource { repeated KeyValue attributes = 1; dropped_attributes_count = 2 }. */
+/* Resource { repeated KeyValue attributes = 1; dropped_attributes_count = 2 } of
+ * resource_spans[i]. */
 static enum ta_rc pb_resource(struct dec *d, const struct pbwire *parent, struct slice res,
-                              uint32_t *nres)
+                              size_t i, uint32_t *nres)
 {
     struct pbwire r;
     pbwire_sub(parent, res, &r);
+    size_t nkv = 0;
     while (!pbwire_done(&r)) {
         uint32_t f;
         enum pbwire_type t;
@@ -457,7 +542,12 @@ static enum ta_rc pb_resource(struct dec *d, const struct pbwire *parent, struct
                 return pbwire_wrong_type(&r, f, t, PBWIRE_LEN, d->err);
             rc = pbwire_read_len(&r, &s, d->err);
             bool kept = false;
-            if (rc == TA_OK && *nres < OTLP_MAX_ATTRS_PER_SPAN)
+            if (rc == TA_OK && d->stored && ++nkv > d->max_attrs) {
+                char loc[LOC_MAX];
+                locf(loc, sizeof(loc), "resource_spans[%zu].resource", i);
+                rc = dec_too_many_attrs(d, loc);
+            }
+            if (rc == TA_OK && *nres < d->max_attrs)
                 rc = pb_keyvalue(d, &r, s, KEEP_RESOURCE, &kept);
             if (kept)
                 (*nres)++;
@@ -503,14 +593,14 @@ static void copy_id(uint8_t *dst, size_t cap, struct slice s, size_t *len)
 }
 
 static enum ta_rc pb_span(struct dec *d, const struct pbwire *parent, struct slice sp,
-                          size_t res_off, uint32_t nres, const char *loc)
+                          const struct span_attrs *res, const struct span_loc *at)
 {
     struct pbwire r;
     pbwire_sub(parent, sp, &r);
     struct raw_span raw;
     memset(&raw, 0, sizeof(raw));
-    size_t attr_off = d->m->narena;
     uint32_t nattrs = 0;
+    size_t nkv = 0; /* KeyValue entries, kept or not */
     while (!pbwire_done(&r)) {
         uint32_t f;
         enum pbwire_type t;
@@ -568,7 +658,12 @@ static enum ta_rc pb_span(struct dec *d, const struct pbwire *parent, struct sli
         case 9: {
             bool kept = false;
             rc = pbwire_read_len(&r, &s, d->err);
-            if (rc == TA_OK && nattrs < OTLP_MAX_ATTRS_PER_SPAN)
+            if (rc == TA_OK && d->stored && ++nkv > d->max_attrs) {
+                char loc[LOC_MAX];
+                span_loc_fmt(at, loc, sizeof(loc));
+                rc = dec_too_many_attrs(d, loc);
+            }
+            if (rc == TA_OK && nattrs < d->max_attrs)
                 rc = pb_keyvalue(d, &r, s, KEEP_SPAN, &kept);
             if (kept)
                 nattrs++;
@@ -586,22 +681,17 @@ static enum ta_rc pb_span(struct dec *d, const struct pbwire *parent, struct sli
         if (rc != TA_OK)
             return rc;
     }
-    struct span s;
-    if (!dec_check_span(d, &raw, loc, &s)) {
-        d->m->narena = attr_off; /* drop its attributes */
-        return TA_OK;
-    }
-    s.attrs.n = nattrs;
-    dec_push_span(d, &s, attr_off, res_off, nres);
-    return TA_OK;
+    return dec_end_span(d, &raw, at, res);
 }
 
 static enum ta_rc pb_scope_spans(struct dec *d, const struct pbwire *parent, struct slice ss,
-                                 size_t res_off, uint32_t nres, size_t i, size_t j)
+                                 const struct span_attrs *res, size_t i, size_t j)
 {
     struct pbwire r;
     pbwire_sub(parent, ss, &r);
-    size_t k = 0;
+    char scope[LOC_MAX];
+    locf(scope, sizeof(scope), "resource_spans[%zu].scope_spans[%zu]", i, j);
+    struct span_loc at = { scope, 0 };
     while (!pbwire_done(&r)) {
         uint32_t f;
         enum pbwire_type t;
@@ -615,12 +705,9 @@ static enum ta_rc pb_scope_spans(struct dec *d, const struct pbwire *parent, str
             rc = dec_count_span(d);
             if (rc == TA_OK)
                 rc = pbwire_read_len(&r, &s, d->err);
-            if (rc == TA_OK) {
-                char loc[LOC_MAX];
-                locf(loc, sizeof(loc), "resource_spans[%zu].scope_spans[%zu].spans[%zu]", i, j,
-                     k++);
-                rc = pb_span(d, &r, s, res_off, nres, loc);
-            }
+            if (rc == TA_OK)
+                rc = pb_span(d, &r, s, res, &at);
+            at.k++;
         } else {
             rc = pbwire_skip(&r, t, d->err); /* scope, schema_url */
         }
@@ -639,34 +726,35 @@ static enum ta_rc pb_resource_spans(struct dec *d, const struct pbwire *parent, 
     struct slice s;
     enum ta_rc rc;
     /* pass 1: the resource (it may come after scope_spans on the wire) */
-    size_t res_off = d->m->narena;
     uint32_t nres = 0;
     pbwire_sub(parent, rs, &r);
     while (!pbwire_done(&r)) {
         rc = pbwire_read_tag(&r, &f, &t, d->err);
         if (rc != TA_OK)
             return rc;
-        if ((f == 1 || f == 2) && t != PBWIRE_LEN)
+        if ((f == 1 || f == 2 || f == 1000) && t != PBWIRE_LEN)
             return pbwire_wrong_type(&r, f, t, PBWIRE_LEN, d->err);
         if (f == 1) {
             rc = pbwire_read_len(&r, &s, d->err);
             if (rc == TA_OK)
-                rc = pb_resource(d, &r, s, &nres);
+                rc = pb_resource(d, &r, s, i, &nres);
         } else {
             rc = pbwire_skip(&r, t, d->err);
         }
         if (rc != TA_OK)
             return rc;
     }
-    /* pass 2: the spans (wire types were checked in pass 1) */
+    struct span_attrs res = dec_attrs_take(d);
+    /* pass 2: the spans (wire types were checked in pass 1); 1000 is OTLP 0.15-0.19's
+     * deprecated instrumentation_library_spans, of the same shape */
     pbwire_sub(parent, rs, &r);
     size_t j = 0;
     while (!pbwire_done(&r)) {
         rc = pbwire_read_tag(&r, &f, &t, d->err);
-        if (rc == TA_OK && f == 2) {
+        if (rc == TA_OK && (f == 2 || f == 1000)) {
             rc = pbwire_read_len(&r, &s, d->err);
             if (rc == TA_OK)
-                rc = pb_scope_spans(d, &r, s, res_off, nres, i, j++);
+                rc = pb_scope_spans(d, &r, s, &res, i, j++);
         } else if (rc == TA_OK) {
             rc = pbwire_skip(&r, t, d->err);
         }
@@ -676,15 +764,16 @@ static enum ta_rc pb_resource_spans(struct dec *d, const struct pbwire *parent, 
     return TA_OK;
 }
 
-enum ta_rc otlp_decode_protobuf(struct slice body, const struct otlp_keep *keep,
-                                struct otlp_batch **out, struct ta_err *err)
+enum ta_rc otlp_decode_protobuf_opts(struct slice body, const struct otlp_decode_opts *opts,
+                                     const struct otlp_keep *keep, struct otlp_batch **out,
+                                     struct ta_err *err)
 {
     *out = NULL;
     if (body.len > OTLP_BODY_MAX)
         return ta_err_set(err, TA_TOO_LARGE, "body of %zu bytes is over the limit of %u", body.len,
                           OTLP_BODY_MAX);
     struct dec d;
-    dec_init(&d, keep, err);
+    dec_init(&d, opts, keep, err);
     struct pbwire r;
     pbwire_init(&r, body);
     enum ta_rc rc = TA_OK;
@@ -714,8 +803,14 @@ enum ta_rc otlp_decode_protobuf(struct slice body, const struct otlp_keep *keep,
         otlp_batch_free(d.b);
         return rc;
     }
-    *out = dec_finish(&d);
+    *out = d.b;
     return TA_OK;
+}
+
+enum ta_rc otlp_decode_protobuf(struct slice body, const struct otlp_keep *keep,
+                                struct otlp_batch **out, struct ta_err *err)
+{
+    return otlp_decode_protobuf_opts(body, NULL, keep, out, err);
 }
 
 /* ---- JSON ---------------------------------------------------------------------------- */
@@ -940,29 +1035,32 @@ static enum ta_rc j_attributes(struct dec *d, const json_t *arr, const char *pat
         return TA_OK;
     if (!json_is_array(arr))
         return jtype_err(d->err, path, "attributes", "an array");
+    if (d->stored && json_array_size(arr) > d->max_attrs)
+        return dec_too_many_attrs(d, path);
     size_t i;
     const json_t *kv;
+    char p[LOC_MAX]; /* "<path>.attributes[i]", formatted for messages only */
     json_array_foreach(arr, i, kv)
     {
-        char p[LOC_MAX];
-        locf(p, sizeof(p), "%s.attributes[%zu]", path, i);
-        if (!json_is_object(kv))
-            return jtype_err(d->err, p, "", "a KeyValue object");
-        const json_t *k = jget(kv, "key", NULL), *val = jget(kv, "value", NULL);
-        if (k && !json_is_string(k))
-            return jtype_err(d->err, p, "key", "a string");
-        if (!k || !val || *n >= OTLP_MAX_ATTRS_PER_SPAN)
+        const json_t *k = json_is_object(kv) ? jget(kv, "key", NULL) : NULL;
+        const json_t *val = json_is_object(kv) ? jget(kv, "value", NULL) : NULL;
+        if (!json_is_object(kv) || (k && !json_is_string(k))) {
+            locf(p, sizeof(p), "%s.attributes[%zu]", path, i);
+            return json_is_object(kv) ? jtype_err(d->err, p, "key", "a string")
+                                      : jtype_err(d->err, p, "", "a KeyValue object");
+        }
+        if (!k || !val || *n >= d->max_attrs)
             continue;
         struct slice key = jstr(k);
         if (!keep_has(d->keep, key, scope))
             continue;
-        char vp[LOC_MAX];
-        locf(vp, sizeof(vp), "%s.value", p);
         struct attr_value v;
         bool usable;
-        enum ta_rc rc = j_anyvalue(val, vp, &v, &usable, d->err);
-        if (rc != TA_OK)
-            return rc;
+        if (j_anyvalue(val, "", &v, &usable, NULL) != TA_OK) {
+            /* j_anyvalue is pure: run again with the path for the message */
+            locf(p, sizeof(p), "%s.attributes[%zu].value", path, i);
+            return j_anyvalue(val, p, &v, &usable, d->err);
+        }
         if (usable) {
             dec_push_attr(d, key, &v);
             (*n)++;
@@ -977,8 +1075,9 @@ static const char *const KIND_NAMES[] = { "SPAN_KIND_UNSPECIFIED", "SPAN_KIND_IN
 static const char *const STATUS_NAMES[] = { "STATUS_CODE_UNSET", "STATUS_CODE_OK",
                                             "STATUS_CODE_ERROR" };
 
-static enum ta_rc j_span(struct dec *d, const json_t *sp, const char *path, size_t res_off,
-                         uint32_t nres)
+/* One span; path names it in messages of structural errors, at in rejections. */
+static enum ta_rc j_span_at(struct dec *d, const json_t *sp, const char *path,
+                            const struct span_loc *at, const struct span_attrs *res)
 {
     if (!json_is_object(sp))
         return jtype_err(d->err, path, "", "a Span object");
@@ -1026,26 +1125,33 @@ static enum ta_rc j_span(struct dec *d, const json_t *sp, const char *path, size
                 return rc;
         }
     }
-    size_t attr_off = d->m->narena;
     uint32_t nattrs = 0;
     rc = j_attributes(d, jget(sp, "attributes", NULL), path, KEEP_SPAN, &nattrs);
     if (rc != TA_OK)
         return rc;
-    struct span s;
-    if (!dec_check_span(d, &raw, path, &s)) {
-        d->m->narena = attr_off;
-        return TA_OK;
-    }
-    s.attrs.n = nattrs;
-    dec_push_span(d, &s, attr_off, res_off, nres);
-    return TA_OK;
+    return dec_end_span(d, &raw, at, res);
+}
+
+/* j_span_at with the span's path formatted only for a message. A structural error fails the
+ * whole request, so what the first walk left in d does not matter: the span is walked again
+ * (same input, same walk, same error) with its path. A rejection (d->rc, stored mode) already
+ * names the span. */
+static enum ta_rc j_span(struct dec *d, const json_t *sp, const struct span_loc *at,
+                         const struct span_attrs *res)
+{
+    enum ta_rc rc = j_span_at(d, sp, "", at, res);
+    if (rc == TA_OK || d->rc != TA_OK)
+        return rc;
+    char path[LOC_MAX];
+    span_loc_fmt(at, path, sizeof(path));
+    dec_attrs_drop(d);
+    return j_span_at(d, sp, path, at, res);
 }
 
 static enum ta_rc j_resource_spans(struct dec *d, const json_t *rs, const char *path)
 {
     if (!json_is_object(rs))
         return jtype_err(d->err, path, "", "a ResourceSpans object");
-    size_t res_off = d->m->narena;
     uint32_t nres = 0;
     const json_t *res = jget(rs, "resource", NULL);
     if (res) {
@@ -1057,7 +1163,10 @@ static enum ta_rc j_resource_spans(struct dec *d, const json_t *rs, const char *
         if (rc != TA_OK)
             return rc;
     }
+    struct span_attrs resource = dec_attrs_take(d);
     const json_t *sss = jget(rs, "scopeSpans", "scope_spans");
+    if (!sss) /* OTLP < 0.19 */
+        sss = jget(rs, "instrumentationLibrarySpans", "instrumentation_library_spans");
     if (!sss)
         return TA_OK;
     if (!json_is_array(sss))
@@ -1075,15 +1184,13 @@ static enum ta_rc j_resource_spans(struct dec *d, const json_t *rs, const char *
             continue;
         if (!json_is_array(spans))
             return jtype_err(d->err, p, "spans", "an array");
-        size_t k;
+        struct span_loc at = { p, 0 };
         const json_t *sp;
-        json_array_foreach(spans, k, sp)
+        json_array_foreach(spans, at.k, sp)
         {
-            char sp_path[LOC_MAX];
-            locf(sp_path, sizeof(sp_path), "%s.spans[%zu]", p, k);
             enum ta_rc rc = dec_count_span(d);
             if (rc == TA_OK)
-                rc = j_span(d, sp, sp_path, res_off, nres);
+                rc = j_span(d, sp, &at, &resource);
             if (rc != TA_OK)
                 return rc;
         }
@@ -1091,31 +1198,22 @@ static enum ta_rc j_resource_spans(struct dec *d, const json_t *rs, const char *
     return TA_OK;
 }
 
-enum ta_rc otlp_decode_json(struct slice body, const struct otlp_keep *keep,
-                            struct otlp_batch **out, struct ta_err *err)
+enum ta_rc otlp_decode_json_tree(struct json_t *msg, const struct otlp_decode_opts *opts,
+                                 const struct otlp_keep *keep, struct otlp_batch **out,
+                                 struct ta_err *err)
 {
     *out = NULL;
-    if (body.len > OTLP_BODY_MAX)
-        return ta_err_set(err, TA_TOO_LARGE, "body of %zu bytes is over the limit of %u", body.len,
-                          OTLP_BODY_MAX);
-    enum ta_rc rc = json_prescan(body, err);
-    if (rc != TA_OK)
-        return rc;
-    json_error_t jerr;
-    json_t *root = json_loadb(body.ptr ? body.ptr : "", body.len, JSON_ALLOW_NUL, &jerr);
-    if (!root)
-        return ta_err_set(err, TA_INVALID, "invalid JSON at line %d column %d: %s", jerr.line,
-                          jerr.column, jerr.text);
+    enum ta_rc rc = TA_OK;
     struct dec d;
-    dec_init(&d, keep, err);
-    d.m->json = root;
-    if (!json_is_object(root)) {
+    dec_init(&d, opts, keep, err);
+    d.m->json = json_incref(msg);
+    if (!json_is_object(msg)) {
         rc = ta_err_set(err, TA_INVALID, "expected a JSON object (ExportTraceServiceRequest)");
         goto out;
     }
     const char *name = "resourceSpans";
-    const json_t *arr = jget(root, "resourceSpans", "resource_spans");
-    if (!arr && (arr = jget(root, "batches", NULL)))
+    const json_t *arr = jget(msg, "resourceSpans", "resource_spans");
+    if (!arr && (arr = jget(msg, "batches", NULL)))
         name = "batches";
     if (arr && !json_is_array(arr)) {
         rc = ta_err_set(err, TA_INVALID, "%s: expected an array", name);
@@ -1136,6 +1234,26 @@ out:
         otlp_batch_free(d.b);
         return rc;
     }
-    *out = dec_finish(&d);
+    *out = d.b;
     return TA_OK;
+}
+
+enum ta_rc otlp_decode_json(struct slice body, const struct otlp_keep *keep,
+                            struct otlp_batch **out, struct ta_err *err)
+{
+    *out = NULL;
+    if (body.len > OTLP_BODY_MAX)
+        return ta_err_set(err, TA_TOO_LARGE, "body of %zu bytes is over the limit of %u", body.len,
+                          OTLP_BODY_MAX);
+    enum ta_rc rc = json_prescan(body, err);
+    if (rc != TA_OK)
+        return rc;
+    json_error_t jerr;
+    json_t *root = json_loadb(body.ptr ? body.ptr : "", body.len, JSON_ALLOW_NUL, &jerr);
+    if (!root)
+        return ta_err_set(err, TA_INVALID, "invalid JSON at line %d column %d: %s", jerr.line,
+                          jerr.column, jerr.text);
+    rc = otlp_decode_json_tree(root, NULL, keep, out, err);
+    json_decref(root); /* the batch holds its own reference */
+    return rc;
 }

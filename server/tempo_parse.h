@@ -127,15 +127,19 @@ struct tempo_trace {
 
 /* Decodes a trace answer in JSON: /api/v2/traces/{id} ({"trace":{"resourceSpans":…}}, with
  * "trace":{} meaning not found), /api/traces/{id} v1 ({"batches":…}) or a bare tempopb.Trace
- * ({"resourceSpans":…}). OTLP ids may be base64 (Tempo) or hex (OTLP/JSON); kind and status
- * code may be names or numbers, absent = unspecified/unset; end < start is clamped to start.
- * Attributes of type string, int, double and bool are kept; arrays, maps and bytes are
- * skipped. An empty trace gives nspans 0. On TA_OK the caller owns *out (tempo_trace_free);
- * TA_TOO_LARGE past TEMPO_PARSE_MAX_SPANS spans. */
+ * ({"resourceSpans":…}). The OTLP part is read by otlp_decode in read-back mode (struct
+ * otlp_decode_opts.stored): ids may be base64 (Tempo) or hex (OTLP/JSON), empty or zero;
+ * kind and status code may be names or numbers, absent = unspecified/unset; times up to
+ * 2^63-1 ns, end < start is clamped to start. Attributes of type string, int, double and bool
+ * are kept (strings clipped to OTLP_MAX_STRING bytes); arrays, maps, bytes, non-finite JSON
+ * doubles, and entries without a key or value are skipped. A span otlp_decode cannot take
+ * fails the whole answer. An empty trace gives nspans 0. On TA_OK the caller owns *out
+ * (tempo_trace_free); TA_TOO_LARGE past TEMPO_PARSE_MAX_SPANS spans. */
 enum ta_rc tempo_parse_trace_json(struct slice body, struct tempo_trace **out, struct ta_err *err);
 /* The same for protobuf: with wrapped true a tempopb.TraceByIDResponse (trace = 1, status = 3,
  * message = 4; the /api/v2 answer), else a bare tempopb.Trace / OTLP TracesData
- * (resourceSpans = 1; the /api/traces v1 answer). The body is copied. */
+ * (resourceSpans = 1; the /api/traces v1 answer). TA_TOO_LARGE over OTLP_BODY_MAX bytes. The
+ * trace bytes are copied: *out does not borrow from body. */
 enum ta_rc tempo_parse_trace_proto(struct slice body, bool wrapped, struct tempo_trace **out,
                                    struct ta_err *err);
 void tempo_trace_free(struct tempo_trace *t);

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/../.."
 BIN=${1:-bin}
 B=build/tempo-bench
 make --no-print-directory BUILD=$B LDFLAGS=-pthread \
-  LIB_SRC="$(echo apis/base/*.c apis/*.c rules/*.c server/tempo_*.c server/secret_file.c)" \
+  LIB_SRC="$(echo apis/base/*.c apis/*.c rules/*.c server/tempo_*.c server/otlp_decode.c server/pbwire.c server/secret_file.c)" \
   $B/libta.a >/dev/null
 gcc -std=c17 -D_GNU_SOURCE -O2 -I. -pthread -o $B/tempo_bench hack/bench/tempo_bench.c \
   $B/libta.a -lcurl -ljansson -lyaml -lz -lm

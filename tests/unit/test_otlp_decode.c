@@ -4,6 +4,7 @@
  * the field numbers of opentelemetry-proto; JSON inputs are literal text. Every body is copied
  * to the heap without a final NUL so ASan catches reads past its length. */
 #include <criterion/criterion.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1151,4 +1152,271 @@ Test(otlp_decode, protobuf_body_of_exactly_the_limit_is_decoded)
     cr_assert_eq(b->n, 0);
     otlp_batch_free(b);
     free(p);
+}
+
+/* ---- options: read-back of stored traces -------------------------------------------- */
+
+static const struct otlp_decode_opts STORED = { .stored = true };
+
+static void lax_missing_trace_id(struct buf *sp)
+{
+    CHECK(pbwire_put_bytes(sp, 2, slice_make((const char *)SID, 8)));
+    put_fixed64(sp, 7, 10);
+    put_fixed64(sp, 8, 5);
+}
+
+Test(otlp_decode, stored_keeps_empty_and_zero_ids_any_int64_time_and_clamps_end)
+{
+    struct buf sp[5], req;
+    for (int i = 0; i < 5; i++)
+        buf_init(&sp[i], 1 << 20);
+    buf_init(&req, 1 << 20);
+    span_base(&sp[0], 1, "good", 2, T0, T0 + 1, 0);
+    lax_missing_trace_id(&sp[1]); /* no trace id, start 10 ns, end 5 ns */
+    bad_span_zero(&sp[2]);        /* span id all zero */
+    bad_end_before_start(&sp[3]); /* T0, T0 - 1 */
+    ids_and_times(&sp[4], ZERO, 0, ZERO, 0, (uint64_t)INT64_MAX, (uint64_t)INT64_MAX);
+    request_with(&req, NULL, sp, 5);
+    struct slice body = heap_copy(req.data, req.len);
+    buf_free(&req);
+    struct otlp_batch *b = NULL;
+    struct ta_err err = { 0 };
+    cr_assert_eq(otlp_decode_protobuf_opts(body, &STORED, NULL, &b, &err), TA_OK, "%s", err.msg);
+    cr_assert_eq(b->n, 5);
+    cr_assert_eq(b->rejected, 0);
+    cr_assert_eq(memcmp(b->spans[1].trace_id, ZERO, 16), 0);
+    cr_assert_eq(b->spans[1].start_ns, 10);
+    cr_assert_eq(b->spans[1].end_ns, 10, "end before start is clamped to start");
+    cr_assert_eq(memcmp(b->spans[2].span_id, ZERO, 8), 0);
+    cr_assert_eq(b->spans[3].end_ns, (int64_t)T0);
+    cr_assert_eq(b->spans[4].start_ns, INT64_MAX);
+    cr_assert_eq(memcmp(b->spans[4].span_id, ZERO, 8), 0);
+    otlp_batch_free(b);
+    /* the same body on ingest: four rejections */
+    cr_assert_eq(otlp_decode_protobuf(body, NULL, &b, &err), TA_OK);
+    cr_assert_eq(b->n, 1);
+    cr_assert_eq(b->rejected, 4);
+    otlp_batch_free(b);
+    heap_free(body);
+}
+
+static void lax_time_over_int64(struct buf *sp)
+{
+    ids_and_times(sp, TID, 16, SID, 8, T0, (uint64_t)INT64_MAX + 1);
+}
+
+/* The request of one_bad(): ingest rejects the bad span alone; stored mode fails the whole
+ * decode with msg and no batch. */
+static void stored_fails(void (*bad)(struct buf *), const char *msg)
+{
+    struct slice body;
+    otlp_batch_free(one_bad(bad, &body));
+    struct otlp_batch *b = (struct otlp_batch *)1;
+    struct ta_err err = { 0 };
+    cr_assert_eq(otlp_decode_protobuf_opts(body, &STORED, NULL, &b, &err), TA_INVALID);
+    cr_assert_null(b);
+    char want[256];
+    snprintf(want, sizeof(want), "resource_spans[0].scope_spans[0].spans[1]: %s", msg);
+    cr_assert_str_eq(err.msg, want);
+    heap_free(body);
+}
+
+Test(otlp_decode, stored_fails_the_decode_on_what_ingest_rejects)
+{
+    stored_fails(bad_trace_len, "trace id must be 16 bytes, got 15");
+    stored_fails(bad_span_len, "span id must be 8 bytes, got 9");
+    stored_fails(bad_parent_len, "parent span id must be empty or 8 bytes, got 4");
+    stored_fails(bad_kind, "unknown span kind");
+    stored_fails(bad_status, "unknown status code");
+    stored_fails(lax_time_over_int64, "end time is over 2^63-1 ns");
+}
+
+/* One span with an array attribute (dropped, still an entry) and span_kept string ones;
+ * its resource has service.name and res_more more. */
+static struct slice attrs_body(int span_kept, int res_more)
+{
+    static const char *const keys[] = { "a", "b", "c" };
+    struct buf sp, res, req;
+    buf_init(&sp, 1 << 20);
+    buf_init(&res, 1 << 20);
+    buf_init(&req, 1 << 20);
+    span_base(&sp, 1, "s", 2, T0, T0 + 1, 0);
+    kv_array(&sp, 9, "dropped.but.counted");
+    for (int i = 0; i < span_kept; i++)
+        kv_str(&sp, 9, keys[i], "1");
+    kv_str(&res, 1, "service.name", "svc");
+    for (int i = 0; i < res_more; i++)
+        kv_str(&res, 1, keys[i], "1");
+    request_with(&req, &res, &sp, 1);
+    struct slice body = heap_copy(req.data, req.len);
+    buf_free(&req);
+    return body;
+}
+
+Test(otlp_decode, stored_attribute_limit_counts_every_entry_and_one_past_fails)
+{
+    const struct otlp_decode_opts two = { .max_attrs = 2, .stored = true };
+    const struct otlp_decode_opts two_ingest = { .max_attrs = 2 };
+    struct otlp_batch *b = NULL;
+    struct ta_err err = { 0 };
+    struct slice at = attrs_body(1, 1); /* 2 entries each */
+    cr_assert_eq(otlp_decode_protobuf_opts(at, &two, NULL, &b, &err), TA_OK, "%s", err.msg);
+    cr_assert_eq(b->spans[0].attrs.n, 1);
+    cr_assert_eq(b->spans[0].resource.n, 2);
+    otlp_batch_free(b);
+    heap_free(at);
+    struct slice span_past = attrs_body(2, 0);
+    cr_assert_eq(otlp_decode_protobuf_opts(span_past, &two, NULL, &b, &err), TA_INVALID);
+    cr_assert_null(b);
+    cr_assert_str_eq(err.msg, "resource_spans[0].scope_spans[0].spans[0].attributes: "
+                              "more than 2 attributes");
+    /* ingest keeps the first two usable ones instead */
+    cr_assert_eq(otlp_decode_protobuf_opts(span_past, &two_ingest, NULL, &b, &err), TA_OK);
+    cr_assert_eq(b->spans[0].attrs.n, 2);
+    otlp_batch_free(b);
+    heap_free(span_past);
+    struct slice res_past = attrs_body(0, 2);
+    cr_assert_eq(otlp_decode_protobuf_opts(res_past, &two, NULL, &b, &err), TA_INVALID);
+    cr_assert_str_eq(err.msg, "resource_spans[0].resource.attributes: more than 2 attributes");
+    heap_free(res_past);
+}
+
+Test(otlp_decode, opts_span_limit_exactly_and_one_past)
+{
+    const struct otlp_decode_opts three = { .max_spans = 3, .stored = true };
+    struct slice body = empty_spans(3);
+    struct otlp_batch *b = NULL;
+    struct ta_err err = { 0 };
+    cr_assert_eq(otlp_decode_protobuf_opts(body, &three, NULL, &b, &err), TA_OK, "%s", err.msg);
+    cr_assert_eq(b->n, 3, "empty spans are kept in stored mode");
+    otlp_batch_free(b);
+    heap_free(body);
+    body = empty_spans(4);
+    cr_assert_eq(otlp_decode_protobuf_opts(body, &three, NULL, &b, &err), TA_TOO_LARGE);
+    cr_assert_str_eq(err.msg, "request has more than 3 spans");
+    cr_assert_null(b);
+    heap_free(body);
+}
+
+Test(otlp_decode, protobuf_instrumentation_library_spans_field_1000_is_scope_spans)
+{
+    struct buf sp, ss, rs, req;
+    buf_init(&sp, 1 << 20);
+    buf_init(&ss, 1 << 20);
+    buf_init(&rs, 1 << 20);
+    buf_init(&req, 1 << 20);
+    span_base(&sp, 1, "old", 2, T0, T0 + 1, 0);
+    put_msg(&ss, 2, &sp);
+    put_msg(&rs, 1000, &ss);
+    put_msg(&req, 1, &rs);
+    struct otlp_batch *b = NULL;
+    struct slice body;
+    struct ta_err err = { 0 };
+    cr_assert_eq(decode_pb(&req, NULL, &b, &err, &body), TA_OK, "%s", err.msg);
+    cr_assert_eq(b->n, 1);
+    cr_assert(slice_eq_cstr(b->spans[0].name, "old"));
+    otlp_batch_free(b);
+    heap_free(body);
+}
+
+Test(otlp_decode, json_instrumentation_library_spans_is_scope_spans)
+{
+    const char *text =
+        "{\"resourceSpans\":[{\"instrumentationLibrarySpans\":[{\"spans\":[{" GOOD_IDS
+        "," GOOD_TIMES ",\"name\":\"old\"}]}]}]}";
+    struct otlp_batch *b = NULL;
+    struct ta_err err = { 0 };
+    cr_assert_eq(decode_js(text, NULL, &b, &err), TA_OK, "%s", err.msg);
+    cr_assert_eq(b->n, 1);
+    cr_assert(slice_eq_cstr(b->spans[0].name, "old"));
+    otlp_batch_free(b);
+}
+
+Test(otlp_decode, json_tree_takes_its_own_reference_to_the_tree)
+{
+    const char *text = "{\"trace\":{\"batches\":[{\"resource\":{\"attributes\":[{\"key\":"
+                       "\"service.name\",\"value\":{\"stringValue\":\"svc\"}}]},\"scopeSpans\":"
+                       "[{\"spans\":[{},{\"spanId\":\"AAAAAAAAAAE=\",\"name\":\"n\","
+                       "\"startTimeUnixNano\":\"10\",\"endTimeUnixNano\":\"5\"}]}]}]}}";
+    json_t *root = json_loadb(text, strlen(text), 0, NULL);
+    cr_assert_not_null(root);
+    struct otlp_batch *b = NULL;
+    struct ta_err err = { 0 };
+    cr_assert_eq(otlp_decode_json_tree(json_object_get(root, "trace"), &STORED, NULL, &b, &err),
+                 TA_OK, "%s", err.msg);
+    json_decref(root); /* the batch keeps the "trace" subtree alive */
+    cr_assert_eq(b->n, 2);
+    cr_assert(slice_eq_cstr(b->spans[1].name, "n"));
+    cr_assert_eq(b->spans[1].span_id[7], 1);
+    cr_assert_eq(b->spans[1].end_ns, 10);
+    cr_assert(attr_str(&b->spans[0].resource, "service.name", "svc"));
+    otlp_batch_free(b);
+}
+
+Test(otlp_decode, json_tree_errors_leave_no_batch_and_no_reference)
+{
+    json_t *arr = json_array();
+    struct otlp_batch *b = (struct otlp_batch *)1;
+    struct ta_err err = { 0 };
+    cr_assert_eq(otlp_decode_json_tree(arr, NULL, NULL, &b, &err), TA_INVALID);
+    cr_assert_null(b);
+    cr_assert_str_eq(err.msg, "expected a JSON object (ExportTraceServiceRequest)");
+    cr_assert_eq(arr->refcount, 1);
+    json_decref(arr);
+    const struct otlp_decode_opts two = { .max_attrs = 2, .stored = true };
+    const char *text = "{\"resourceSpans\":[{\"resource\":{\"attributes\":[{\"key\":\"a\"},"
+                       "{\"key\":\"b\"},{\"key\":\"c\"}]}}]}";
+    json_t *root = json_loadb(text, strlen(text), 0, NULL);
+    cr_assert_eq(otlp_decode_json_tree(root, &two, NULL, &b, &err), TA_INVALID);
+    cr_assert_null(b);
+    cr_assert_str_eq(err.msg, "resourceSpans[0].resource.attributes: more than 2 attributes");
+    cr_assert_eq(root->refcount, 1);
+    json_decref(root);
+}
+
+Test(otlp_decode, attributes_crossing_arena_blocks_stay_with_their_span)
+{
+    /* 700 spans of 3 attributes (blocks hold 1024, so runs straddle block ends), then one span
+     * of 3000 attributes (longer than a block), each value naming its span and position */
+    enum {
+        NSPANS = 701,
+        BIG = 3000
+    };
+    struct buf *sp = calloc(NSPANS, sizeof(*sp)), req, res;
+    buf_init(&req, 64 << 20);
+    buf_init(&res, 1 << 10);
+    kv_str(&res, 1, "service.name", "svc");
+    char key[32], val[32];
+    for (int i = 0; i < NSPANS; i++) {
+        buf_init(&sp[i], 1 << 20);
+        span_base(&sp[i], (uint8_t)(i + 1), "s", 2, T0, T0 + 1, 0);
+        for (int a = 0; a < (i < NSPANS - 1 ? 3 : BIG); a++) {
+            snprintf(key, sizeof(key), "k%d", a);
+            snprintf(val, sizeof(val), "%d/%d", i, a);
+            kv_str(&sp[i], 9, key, val);
+        }
+    }
+    request_with(&req, &res, sp, NSPANS);
+    free(sp);
+    struct slice body = heap_copy(req.data, req.len);
+    buf_free(&req);
+    const struct otlp_decode_opts opts = { .max_attrs = BIG, .stored = true };
+    struct otlp_batch *b = NULL;
+    struct ta_err err = { 0 };
+    cr_assert_eq(otlp_decode_protobuf_opts(body, &opts, NULL, &b, &err), TA_OK, "%s", err.msg);
+    cr_assert_eq(b->n, NSPANS);
+    for (int i = 0; i < NSPANS; i++) {
+        const struct span_attrs *a = &b->spans[i].attrs;
+        cr_assert_eq(a->n, i < NSPANS - 1 ? 3u : (uint32_t)BIG, "span %d", i);
+        for (uint32_t j = 0; j < a->n; j++) {
+            snprintf(key, sizeof(key), "k%u", j);
+            snprintf(val, sizeof(val), "%d/%u", i, j);
+            cr_assert(slice_eq_cstr(a->items[j].key, key), "span %d attribute %u", i, j);
+            cr_assert(slice_eq_cstr(a->items[j].value.u.str, val), "span %d attribute %u", i, j);
+        }
+        cr_assert_eq(b->spans[i].resource.items, b->spans[0].resource.items);
+        cr_assert(attr_str(&b->spans[i].resource, "service.name", "svc"));
+    }
+    otlp_batch_free(b);
+    heap_free(body);
 }

@@ -800,39 +800,49 @@ Test(tempo_parse, trace_errors_name_the_span_and_field)
     } cases[] = {
         { "{\"trace\":[]}", TA_UPSTREAM, "unparsable answer: \"trace\" is not an object" },
         { "{\"resourceSpans\":{}}", TA_UPSTREAM,
-          "unparsable answer: resourceSpans is not an array" },
+          "unparsable answer: resourceSpans: expected an array" },
         { "{\"batches\":[7]}", TA_UPSTREAM,
-          "unparsable answer: resourceSpans[0] is not an object" },
+          "unparsable answer: batches[0]: expected a ResourceSpans object" },
         { "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{},{\"kind\":\"SERVER\"}]}]}]}",
-          TA_UPSTREAM, "unparsable answer: span 1: unknown \"kind\"" },
+          TA_UPSTREAM,
+          "unparsable answer: resourceSpans[0].scopeSpans[0].spans[1]: unknown span kind" },
         { "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"kind\":9}]}]}]}", TA_UPSTREAM,
-          "unparsable answer: span 0: \"kind\" is neither a name nor 0..5" },
+          "unparsable answer: resourceSpans[0].scopeSpans[0].spans[0]: unknown span kind" },
         { "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"spanId\":\"AAE=\"}]}]}]}",
-          TA_UPSTREAM, "unparsable answer: span 0: malformed \"spanId\"" },
+          TA_UPSTREAM,
+          "unparsable answer: resourceSpans[0].scopeSpans[0].spans[0]: span id must be 8 bytes, "
+          "got 2" },
         { "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"traceId\":\"!!\"}]}]}]}",
-          TA_UPSTREAM, "unparsable answer: span 0: malformed \"traceId\"" },
+          TA_UPSTREAM,
+          "unparsable answer: resourceSpans[0].scopeSpans[0].spans[0]: trace id is neither hex "
+          "nor base64 of 16 bytes" },
         { "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"startTimeUnixNano\":\"-1\"}]}]}]}",
           TA_UPSTREAM,
-          "unparsable answer: span 0: \"startTimeUnixNano\" is not an unsigned 63-bit integer" },
+          "unparsable answer: resourceSpans[0].scopeSpans[0].spans[0].startTimeUnixNano: not an "
+          "unsigned integer: '-1'" },
         { "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"endTimeUnixNano\":"
           "\"9223372036854775808\"}]}]}]}",
           TA_UPSTREAM,
-          "unparsable answer: span 0: \"endTimeUnixNano\" is not an unsigned 63-bit integer" },
+          "unparsable answer: resourceSpans[0].scopeSpans[0].spans[0]: end time is over 2^63-1 ns" },
         { "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"status\":[]}]}]}]}", TA_UPSTREAM,
-          "unparsable answer: span 0: \"status\" is not an object" },
+          "unparsable answer: resourceSpans[0].scopeSpans[0].spans[0].status: expected an object" },
         { "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"status\":{\"code\":\"BAD\"}}]}]}]}",
-          TA_UPSTREAM, "unparsable answer: span 0: unknown status \"code\"" },
+          TA_UPSTREAM,
+          "unparsable answer: resourceSpans[0].scopeSpans[0].spans[0]: unknown status code" },
         { "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"name\":5}]}]}]}", TA_UPSTREAM,
-          "unparsable answer: span 0: \"name\" is not a string" },
+          "unparsable answer: resourceSpans[0].scopeSpans[0].spans[0].name: expected a string" },
         { "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"attributes\":{}}]}]}]}", TA_UPSTREAM,
-          "unparsable answer: span 0: \"attributes\" is not an array" },
+          "unparsable answer: resourceSpans[0].scopeSpans[0].spans[0].attributes: expected an "
+          "array" },
         { "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":[{\"attributes\":[{\"key\":\"k\","
           "\"value\":{\"boolValue\":1}}]}]}]}]}",
-          TA_UPSTREAM, "unparsable answer: span 0: attribute \"k\" has a malformed value" },
+          TA_UPSTREAM,
+          "unparsable answer: resourceSpans[0].scopeSpans[0].spans[0].attributes[0].value."
+          "boolValue: expected true or false" },
         { "{\"resourceSpans\":[{\"resource\":7}]}", TA_UPSTREAM,
-          "unparsable answer: resourceSpans[0].resource is not an object" },
+          "unparsable answer: resourceSpans[0].resource: expected an object" },
         { "{\"resourceSpans\":[{\"scopeSpans\":[{\"spans\":7}]}]}", TA_UPSTREAM,
-          "unparsable answer: resourceSpans[0].scopeSpans[0].spans is not an array" },
+          "unparsable answer: resourceSpans[0].scopeSpans[0].spans: expected an array" },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct slice b = bytes(cases[i].body);
@@ -875,7 +885,9 @@ Test(tempo_parse, trace_attribute_limit_and_one_past)
     struct slice past = many(head, item, TEMPO_PARSE_MAX_SPAN_ATTRS + 1, "]}]}]}]}");
     struct ta_err err;
     cr_assert_eq(tempo_parse_trace_json(past, &t, &err), TA_UPSTREAM);
-    cr_assert_str_eq(err.msg, "unparsable answer: span 0: more than 1024 attributes");
+    cr_assert_str_eq(err.msg,
+                     "unparsable answer: resourceSpans[0].scopeSpans[0].spans[0].attributes: more "
+                     "than 1024 attributes");
     drop(past);
 }
 
@@ -1060,6 +1072,60 @@ Test(tempo_parse, proto_partial_and_bare_trace)
     tempo_trace_free(t);
 }
 
+Test(tempo_parse, proto_repeated_trace_fields_merge_and_the_body_is_copied)
+{
+    /* protobuf merges a repeated message field: two trace fields are one Trace with both
+     * ResourceSpans; the last message wins */
+    struct pbw trace = *build_proto(false, false), out = { .n = 0 };
+    w_msg(&out, 1, &trace);
+    w_bytes(&out, 4, "first", 5);
+    w_msg(&out, 1, &trace);
+    w_tag(&out, 3, 0);
+    w_varint(&out, 1);
+    w_bytes(&out, 4, "last", 4);
+    char *body = malloc(out.n);
+    memcpy(body, out.b, out.n);
+    struct tempo_trace *t = NULL;
+    struct ta_err err;
+    cr_assert_eq(tempo_parse_trace_proto(slice_make(body, out.n), true, &t, &err), TA_OK, "%s",
+                 err.msg);
+    memset(body, 0xee, out.n);
+    free(body); /* the trace must not borrow from the caller's body */
+    cr_assert_eq(t->nspans, 4);
+    cr_assert(t->partial);
+    cr_assert(slice_is(t->message, "last"));
+    cr_assert(slice_is(t->spans[2].name, "GET /x"));
+    cr_assert(slice_is(
+        span_attr_find(&t->spans[3].resource, SLICE_LIT("service.name"))->value.u.str, "svc"));
+    tempo_trace_free(t);
+}
+
+Test(tempo_parse, proto_status_with_the_wrong_wire_type_fails)
+{
+    struct pbw out = { .n = 0 };
+    w_bytes(&out, 3, "x", 1);
+    struct tempo_trace *t = (struct tempo_trace *)0x1;
+    struct ta_err err;
+    cr_assert_eq(tempo_parse_trace_proto(slice_make((const char *)out.b, out.n), true, &t, &err),
+                 TA_UPSTREAM);
+    cr_assert_null(t);
+    cr_assert_str_eq(err.msg,
+                     "unparsable answer: TraceByIDResponse: field 3: wire type 2, expected 0 at "
+                     "offset 1");
+}
+
+Test(tempo_parse, trace_json_instrumentation_library_spans_is_read)
+{
+    struct slice b = bytes("{\"batches\":[{\"instrumentationLibrarySpans\":[{\"spans\":[{\"name\":"
+                           "\"old\"}]}]}]}");
+    struct tempo_trace *t = NULL;
+    cr_assert_eq(tempo_parse_trace_json(b, &t, NULL), TA_OK);
+    cr_assert_eq(t->nspans, 1);
+    cr_assert(slice_is(t->spans[0].name, "old"));
+    tempo_trace_free(t);
+    drop(b);
+}
+
 Test(tempo_parse, proto_empty_body_is_an_empty_trace)
 {
     struct tempo_trace *t = NULL;
@@ -1097,18 +1163,28 @@ Test(tempo_parse, proto_hostile_encodings)
         size_t n;
         const char *msg;
     } cases[] = {
-        { "\x0b", 1, "unparsable answer: protobuf: truncated TraceByIDResponse" }, /* group */
+        { "\x0b", 1, /* group */
+          "unparsable answer: TraceByIDResponse: field 1: group wire type 3 is not supported at "
+          "offset 0" },
         { "\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 12,
-          "unparsable answer: protobuf: truncated TraceByIDResponse" }, /* 11-byte varint */
-        { "\x0a\x05\x0a", 3, "unparsable answer: protobuf: truncated Trace" },
-        { "\x00", 1, "unparsable answer: protobuf: bad tag in TraceByIDResponse" }, /* field 0 */
-        { "\x0a\x04\x0a\x02\x12\x05", 6, "unparsable answer: protobuf: truncated ResourceSpans" },
+          "unparsable answer: TraceByIDResponse: field 1: wire type 0, expected 2 at offset 1" },
+        /* ^ the trace field as an 11-byte varint: its wire type is refused first */
+        { "\x0a\x05\x0a", 3,
+          "unparsable answer: TraceByIDResponse: length 5 at offset 1 runs past the end (1 "
+          "bytes left)" },
+        { "\x00", 1, /* field 0 */
+          "unparsable answer: TraceByIDResponse: invalid field number 0 at offset 0" },
+        { "\x0a\x04\x0a\x02\x12\x05", 6,
+          "unparsable answer: trace: length 5 at offset 3 runs past the end (0 bytes "
+          "left)" },
         { "\x0a\x08\x0a\x06\x12\x04\x12\x02\x30\x09", 10,
-          "unparsable answer: protobuf: bad Span kind" },
+          "unparsable answer: trace: resource_spans[0].scope_spans[0].spans[0]: unknown span "
+          "kind" },
         { "\x0a\x08\x0a\x06\x12\x04\x12\x02\x12\x01", 10,
-          "unparsable answer: protobuf: truncated Span id" },
+          "unparsable answer: trace: length 1 at offset 7 runs past the end (0 bytes left)" },
         { "\x0a\x09\x0a\x07\x12\x05\x12\x03\x12\x01\x07", 11,
-          "unparsable answer: protobuf: span 0: id of 1 bytes" },
+          "unparsable answer: trace: resource_spans[0].scope_spans[0].spans[0]: span id must "
+          "be 8 bytes, got 1" },
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct tempo_trace *t = (struct tempo_trace *)0x1;
