@@ -95,9 +95,22 @@ class Adapter:
         self.proc = subprocess.Popen(self.command(), stdout=self.log, stderr=subprocess.STDOUT,
                                      env=env)
         if self.wait_ready:
-            self.wait_until(lambda: self.try_get(self.ready_path) is not None, 15 * SLOW,
-                            "adapter did not answer %s" % self.ready_path)
+            try:
+                self.wait_until(lambda: self.try_get(self.ready_path) is not None, 15 * SLOW,
+                                "adapter did not answer %s" % self.ready_path)
+            except BaseException:
+                self.kill()  # never leave a process behind a failed start
+                raise
         return self
+
+    def kill(self):
+        """Stops the process at once, without checks (for failure paths)."""
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()
+                self.proc.wait()
+            self.log.close()
+            self.proc = None
 
     def stop(self, expect_code=0, timeout=10):
         """SIGTERM, wait, and check the exit code; returns the log text."""

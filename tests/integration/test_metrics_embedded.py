@@ -157,6 +157,7 @@ class EmbeddedMetricsTest(harness.AdapterTest):
     @classmethod
     def setUpClass(cls):
         cls.a = harness.Adapter(rules=RULES, args=["--query-delay", "0s"]).start()
+        cls.addClassCleanup(cls.a.kill)  # runs even if the rest of setUpClass fails
         now = otlp.now_ns()
         checkout, payment, other_ns = [], [], []
         # 40 server spans of 10..400 ms, one in five an error; ids unique per span

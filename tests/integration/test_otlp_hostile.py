@@ -36,6 +36,7 @@ class HostileOtlpTest(harness.AdapterTest):
     @classmethod
     def setUpClass(cls):
         cls.a = harness.Adapter(rules=RULES, args=["--query-delay", "0s"]).start()
+        cls.addClassCleanup(cls.a.kill)  # runs even if the rest of setUpClass fails
         good = otlp.shop_trace(end_ns=otlp.now_ns() - 3_000_000_000)
         r = cls.a.otlp_post(otlp.encode_request(good))
         assert r.status == 200, r
