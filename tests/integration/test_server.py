@@ -12,6 +12,7 @@ import subprocess
 import threading
 import time
 import unittest
+import warnings
 
 from tests.integration.harness import Adapter, AdapterTest, BIN_DIR, SLOW, insecure_context
 
@@ -68,6 +69,7 @@ class TlsTest(AdapterTest):
             self.assertEqual(a.get("/healthz", context=ctx).status, 200)
         ctx = insecure_context()
         try:
+            warnings.simplefilter("ignore", DeprecationWarning)  # TLS 1.0/1.1 on purpose
             ctx.minimum_version = ssl.TLSVersion.TLSv1
             ctx.maximum_version = ssl.TLSVersion.TLSv1_1
             ctx.set_ciphers("ALL:@SECLEVEL=0")
